@@ -1,0 +1,13 @@
+from django.utils.translation import gettext_lazy as _
+
+from portal.jobs.models import Job
+from portal.jobs.registry import JobOutcome, ProgressReporter, job_kind
+
+WORKER_CHECK = "worker_check"
+
+
+@job_kind(WORKER_CHECK, title=_("Background worker check"))
+def worker_check(job: Job, report: ProgressReporter) -> JobOutcome:
+    """An operator's end-to-end probe: the broker delivered the job and a worker wrote to the database."""
+    report(50, "A worker picked up the job.")
+    return JobOutcome(detail="The background worker ran this job.")

@@ -1,0 +1,57 @@
+"""Job kinds: each app registers the work its jobs do, and the queue they run on."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.utils.functional import Promise
+
+from portal.jobs.models import Job
+
+# report(progress 0-100, detail shown to the citizen)
+ProgressReporter = Callable[[int, str], None]
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    detail: str
+    result_url: str = ""
+
+
+class JobError(Exception):
+    """A failure the citizen may read: the message is shown on the job page as it is."""
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    title: str | Promise
+    queue: str
+    run: Callable[[Job, ProgressReporter], JobOutcome]
+
+
+_KINDS: dict[str, JobKind] = {}
+QUEUES = ("default", "pull", "export")
+
+
+def job_kind(
+    name: str, *, title: str | Promise, queue: str = "default"
+) -> Callable[[Callable[[Job, ProgressReporter], JobOutcome]], Callable[[Job, ProgressReporter], JobOutcome]]:
+    if queue not in QUEUES:
+        raise ValueError(f"Unknown queue {queue!r}")
+
+    def register(
+        run: Callable[[Job, ProgressReporter], JobOutcome],
+    ) -> Callable[[Job, ProgressReporter], JobOutcome]:
+        if name in _KINDS and _KINDS[name].run is not run:
+            raise ValueError(f"Job kind {name!r} is registered twice")
+        _KINDS[name] = JobKind(name=name, title=title, queue=queue, run=run)
+        return run
+
+    return register
+
+
+def kind_get(name: str) -> JobKind:
+    try:
+        return _KINDS[name]
+    except KeyError:
+        raise LookupError(f"Unknown job kind {name!r}") from None

@@ -1,0 +1,29 @@
+import uuid
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils.translation import gettext
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from portal.accounts.auth import request_citizen
+from portal.jobs.registry import kind_get
+from portal.jobs.selectors import jobs_of_owner
+
+
+@require_GET
+@never_cache
+@login_required
+def job_detail(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
+    job = get_object_or_404(jobs_of_owner(owner=request_citizen(request)), id=job_id)
+    if request.get_preferred_type(["text/html", "application/json"]) == "application/json":
+        return JsonResponse(
+            {
+                "status": job.status,
+                "progress": job.progress,
+                "detail": gettext(job.detail) if job.detail else "",
+                "result_url": job.result_url or None,
+            }
+        )
+    return render(request, "jobs/detail.html", {"job": job, "title": kind_get(job.kind).title})

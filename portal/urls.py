@@ -1,0 +1,22 @@
+from allauth.account.decorators import secure_admin_login
+from django.contrib import admin
+from django.urls import include, path
+
+from portal import views
+from portal.accounts import views as account_views
+from portal.jobs import views as job_views
+
+# Staff sign in through allauth too: its rate limits and MFA apply to the admin.
+admin.autodiscover()
+admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
+admin.site.site_header = "Yellow Button administration"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("language/", account_views.language_switch, name="language_switch"),
+    path("accounts/profile/", account_views.account_overview, name="account_overview"),
+    path("accounts/", include("allauth.urls")),
+    path("jobs/<uuid:job_id>/", job_views.job_detail, name="job_detail"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,1 @@
+# The Yellow Button's exports and shares arrive with their issues.
