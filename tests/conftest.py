@@ -45,6 +45,8 @@ def _isolated_cache(settings: Any, request: pytest.FixtureRequest) -> None:
 @pytest.fixture(autouse=True)
 def _fast_hashing_and_plain_static(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Production serves collected, hashed files (the Dockerfile runs collectstatic); tests serve static/ as is.
+    settings.WHITENOISE_USE_FINDERS = True
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

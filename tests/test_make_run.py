@@ -1,0 +1,96 @@
+"""`make run` from a clean clone: sets itself up, serves the portal with a real worker, stops on Ctrl-C."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+import requests
+
+from tests.conftest import REPO, start_process, wait_for
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_make_run_from_a_clean_clone(tmp_path: Path) -> None:
+    clone = tmp_path / "portal"
+    subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True, timeout=120)
+    port = free_port()
+    # A bare laptop: no database or broker configured, nothing but the clone.
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG", "VIRTUAL_ENV", "VAR_DIR"}
+        and not key.startswith("PYTEST")
+    }
+    env["PORT"] = str(port)
+    portal = start_process(["make", "run"], env=env, log_path=tmp_path / "make-run.log", cwd=clone)
+    base = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        if portal.process.poll() is not None:
+            raise AssertionError(f"make run exited early:\n{portal.log()}")
+        try:
+            return requests.get(f"{base}/healthz", timeout=2).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    try:
+        wait_for(healthy, timeout=400, what="make run to serve /healthz", interval=1)
+        assert requests.get(f"{base}/healthz", timeout=5).json() == {"db": "ok", "broker": "ok"}
+        assert f"Yellow Button portal: {base}/" in portal.log()
+        assert "demo@example.com / yellow-button-demo" in portal.log()
+
+        # The demo citizen signs in through the real login form.
+        browser = requests.Session()
+        login_page = browser.get(f"{base}/accounts/login/", timeout=10)
+        assert login_page.status_code == 200
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login_page.text)
+        assert token is not None
+        signed_in = browser.post(
+            f"{base}/accounts/login/",
+            data={
+                "login": "demo@example.com",
+                "password": "yellow-button-demo",
+                "csrfmiddlewaretoken": token[1],
+            },
+            headers={"Referer": f"{base}/accounts/login/"},
+            timeout=10,
+        )
+        assert "Signed in as demo@example.com" in signed_in.text
+
+        # The worker that make run started picks up jobs.
+        check = subprocess.run(
+            [str(clone / ".venv/bin/python"), "manage.py", "worker_check", "--wait", "60"],
+            cwd=clone, env={**env, "DEBUG": "1"}, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert check.returncode == 0, check.stderr
+        assert "succeeded" in check.stdout
+    finally:
+        # Ctrl-C reaches the whole foreground process group.
+        if portal.process.poll() is None:
+            os.killpg(portal.process.pid, signal.SIGINT)
+        try:
+            portal.process.wait(timeout=60)
+        finally:
+            portal.stop()
+
+    wait_for(lambda: not port_open(port), timeout=30, what="the web server to stop")
+    try:
+        os.killpg(portal.process.pid, 0)
+        leftovers = True
+    except ProcessLookupError:
+        leftovers = False
+    assert not leftovers, f"processes of make run survived Ctrl-C:\n{portal.log()}"
