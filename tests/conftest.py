@@ -45,7 +45,7 @@ def _isolated_cache(settings: Any, request: pytest.FixtureRequest) -> None:
 @pytest.fixture(autouse=True)
 def _fast_hashing_and_plain_static(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    # Production serves collected, hashed files (the Dockerfile runs collectstatic); tests serve static/ as is.
+    # Production serves collected, hashed files (the Dockerfile runs collectstatic); tests serve static/.
     settings.WHITENOISE_USE_FINDERS = True
     settings.STORAGES = {
         **settings.STORAGES,
@@ -151,8 +151,8 @@ def wait_for(predicate: Any, *, timeout: float, what: str, interval: float = 0.2
 
 def start_worker(env: dict[str, str], log_path: Path) -> ProcessHandle:
     worker = start_process(
-        [str(VENV_BIN / "celery"), "-A", "portal", "worker", "-Q", "default,pull,export", "--concurrency", "1",
-         "-l", "INFO", "--without-mingle", "--without-gossip"],
+        [str(VENV_BIN / "celery"), "-A", "portal", "worker", "-Q", "default,pull,export",
+         "--concurrency", "1", "-l", "INFO", "--without-mingle", "--without-gossip"],
         env=env,
         log_path=log_path,
     )  # fmt: skip

@@ -49,10 +49,13 @@ def test_job_is_sent_only_after_commit(citizen: User, django_capture_on_commit_c
 
 
 def test_rolled_back_job_is_never_sent(citizen: User, django_capture_on_commit_callbacks: Any) -> None:
-    with django_capture_on_commit_callbacks() as callbacks:
-        with pytest.raises(ZeroDivisionError), transaction.atomic():
-            job_create(owner=citizen, kind=WORKER_CHECK)
-            _ = 1 / 0
+    @transaction.atomic
+    def create_then_fail() -> None:
+        job_create(owner=citizen, kind=WORKER_CHECK)
+        raise ZeroDivisionError
+
+    with django_capture_on_commit_callbacks() as callbacks, pytest.raises(ZeroDivisionError):
+        create_then_fail()
     assert callbacks == []
     assert not Job.objects.exists()
 

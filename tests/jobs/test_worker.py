@@ -1,6 +1,7 @@
-"""Jobs through real worker processes: Redis + PostgreSQL (CI), and the embedded broker + SQLite (a laptop)."""
+"""Jobs through real worker processes: Redis + PostgreSQL (CI), the embedded broker + SQLite (a laptop)."""
 
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from tests.conftest import VENV_BIN, ProcessHandle, child_env, start_worker, wai
 pytestmark = pytest.mark.integration
 
 
-def job_status(job_id: object) -> str:
+def job_status(job_id: uuid.UUID) -> str:
     return Job.objects.get(id=job_id).status
 
 
@@ -41,10 +42,16 @@ def test_job_of_a_rolled_back_transaction_never_runs(
     class Abandoned(Exception):
         pass
 
-    rolled_back_id = None
-    with pytest.raises(Abandoned), transaction.atomic():
-        rolled_back_id = job_create(owner=citizen, kind=WORKER_CHECK).id
+    created: list[uuid.UUID] = []
+
+    @transaction.atomic
+    def create_then_abandon() -> None:
+        created.append(job_create(owner=citizen, kind=WORKER_CHECK).id)
         raise Abandoned
+
+    with pytest.raises(Abandoned):
+        create_then_abandon()
+    rolled_back_id = created[0]
 
     # A committed job sent after it: once the worker has run this one, it would have seen the first one too.
     marker = job_create(owner=citizen, kind=WORKER_CHECK)

@@ -39,7 +39,7 @@ def test_secret_key_can_come_from_a_file(tmp_path: Path) -> None:
 def test_bare_laptop_defaults_to_sqlite_and_the_embedded_broker(tmp_path: Path) -> None:
     result = run_settings(tmp_path, DEBUG="1")
     assert result.returncode == 0, result.stderr
-    engine, name, broker, debug, fhir, hosts, cache = result.stdout.split(" ", 6)
+    engine, name, broker, _debug, fhir, _hosts, cache = result.stdout.split(" ", 6)
     assert engine == "django.db.backends.sqlite3"
     assert name == str(tmp_path / "portal.sqlite3")
     assert broker == "filesystem://localhost/"
