@@ -200,7 +200,9 @@ SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 LANGUAGE_COOKIE_SECURE = HTTPS
 SECURE_CONTENT_TYPE_NOSNIFF = True
-SECURE_REFERRER_POLICY = "no-referrer"
+# Never a Referer to another site. Not "no-referrer": with it browsers send `Origin: null` on our own form
+# posts, and CSRF protection could then no longer tell our forms from anyone else's.
+SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
 # ---------------------------------------------------------------------------- languages

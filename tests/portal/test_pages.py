@@ -42,5 +42,5 @@ def test_static_files_are_served_without_a_cdn(client: Any) -> None:
 def test_security_headers(client: Any) -> None:
     response = client.get("/")
     assert response["X-Content-Type-Options"] == "nosniff"
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
     assert response["X-Frame-Options"] == "DENY"
