@@ -14,10 +14,9 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 
 RUN python -m venv /opt/venv
-COPY requirements.lock /tmp/requirements.lock
-# Exactly what the lock names (every pin has a cp311 manylinux wheel, so no compiler is needed). The lock also holds
-# the dev extras (pytest, ruff, mypy, playwright); they are installed too and are harmless at run time.
-RUN /opt/venv/bin/pip install --require-hashes --no-deps -r /tmp/requirements.lock
+COPY requirements-prod.lock /tmp/requirements-prod.lock
+# Exactly what the lock names: the pins of requirements.lock without the development tools (`make lock`).
+RUN /opt/venv/bin/pip install --require-hashes --no-deps -r /tmp/requirements-prod.lock
 
 # ---------------------------------------------------------------------------- runtime
 FROM python:3.11-slim-bookworm AS runtime

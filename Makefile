@@ -41,6 +41,9 @@ bench: setup
 lock: setup
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
 		--no-header -q -o requirements.lock
+	@# The image's lock: the same pins, without the development tools.
+	$(VENV)/bin/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 \
+		--no-header -q -c requirements.lock -o requirements-prod.lock
 
 # Translations: edit locale/da/LC_MESSAGES/django.po, then `make messages` (needs gettext).
 messages: setup
