@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SECRET_KEY="${SECRET_KEY:-test-only-secret-key}"
-exec .venv/bin/python -m pytest "$@"
+# Coverage of the portal code (its table prints before the test summary).
+exec .venv/bin/python -m pytest --cov --cov-report=term:skip-covered "$@"

@@ -43,8 +43,8 @@ def test_make_run_from_a_clean_clone(tmp_path: Path) -> None:
         if portal.process.poll() is not None:
             raise AssertionError(f"make run exited early:\n{portal.log()}")
         try:
-            return requests.get(f"{base}/healthz", timeout=2).status_code == 200
-        except requests.ConnectionError:
+            return requests.get(f"{base}/healthz", timeout=5).status_code == 200
+        except requests.RequestException:  # not listening yet, or still starting its workers
             return False
 
     try:

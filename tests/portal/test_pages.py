@@ -44,3 +44,12 @@ def test_security_headers(client: Any) -> None:
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Referrer-Policy"] == "same-origin"
     assert response["X-Frame-Options"] == "DENY"
+
+
+def test_csrf_failure_gets_the_friendly_403(citizen: Any) -> None:
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    response = strict.post("/language/", {"language": "da"})
+    assert response.status_code == 403
+    assert "reload the page and try again" in response.content.decode()
