@@ -4,6 +4,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
 from portal.jobs.models import Job
 
@@ -48,6 +49,11 @@ def job_kind(
         return run
 
     return register
+
+
+def kind_title(name: str) -> str | Promise:
+    """What the job page calls a job; a kind retired since the job ran still gets a page."""
+    return _KINDS[name].title if name in _KINDS else _("Background job")
 
 
 def kind_get(name: str) -> JobKind:

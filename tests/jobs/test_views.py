@@ -68,3 +68,10 @@ def test_progress_page_speaks_danish(citizen_client: Any, job: Job) -> None:
     citizen_client.post("/language/", {"language": "da", "next": "/"})
     html = citizen_client.get(f"/jobs/{job.id}/").content.decode()
     assert '<html lang="da">' in html
+
+
+def test_job_of_a_retired_kind_still_has_a_page(citizen_client: Any, job: Job) -> None:
+    Job.objects.filter(id=job.id).update(kind="retired_kind")
+    response = citizen_client.get(f"/jobs/{job.id}/")
+    assert response.status_code == 200
+    assert "Background job" in response.content.decode()
