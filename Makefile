@@ -5,10 +5,20 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock | sha256sum | cut -c1-12)
+# The local FHIR sandbox (a stand-in national endpoint) runs from its own venv: its dependencies never mix with ours.
+SANDBOX_VENV ?= var/sandbox-venv
+SANDBOX_STAMP := $(SANDBOX_VENV)/.installed-$(shell cat sandbox/requirements.lock | sha256sum | cut -c1-12)
+# The HL7 IPS 2.0.0 package (CC0): its example bundles are the sandbox's data and the tests' fixtures.
+IPS_PACKAGE := hl7.fhir.uv.ips@2.0.0
+IPS_SHA256 := 4a5cff17580f869140614ac51097d81540c63644d550ced8d4cd9b9bce7345c4
+IPS_DIR := var/ips-2.0.0
+IPS_STAMP := $(IPS_DIR)/.unpacked
 
-.PHONY: setup run test lint format bench lock clean messages
+.PHONY: setup sandbox run test lint format bench lock clean messages
 
 setup: $(STAMP)
+
+sandbox: $(SANDBOX_STAMP) $(IPS_STAMP)
 
 $(STAMP): requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,10 +28,24 @@ $(STAMP): requirements.lock
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-run: setup
+$(SANDBOX_STAMP): sandbox/requirements.lock $(STAMP)
+	@test -x $(SANDBOX_VENV)/bin/python || $(PYTHON) -m venv $(SANDBOX_VENV)
+	$(VENV)/bin/uv pip install --quiet --python $(SANDBOX_VENV)/bin/python --require-hashes -r sandbox/requirements.lock
+	@rm -f $(SANDBOX_VENV)/.installed-*
+	@touch $@
+
+# npm pack fetches the package from the npm registry; the checksum pins exactly the published 2.0.0 tarball.
+$(IPS_STAMP):
+	@mkdir -p $(IPS_DIR)
+	cd $(IPS_DIR) && npm pack --silent $(IPS_PACKAGE) >/dev/null
+	echo "$(IPS_SHA256)  $(IPS_DIR)/hl7.fhir.uv.ips-2.0.0.tgz" | sha256sum --check --quiet
+	tar -xzf $(IPS_DIR)/hl7.fhir.uv.ips-2.0.0.tgz -C $(IPS_DIR)
+	@touch $@
+
+run: setup sandbox
 	@bash scripts/run.sh
 
-test: setup
+test: setup sandbox
 	@bash scripts/test.sh $(ARGS)
 
 lint: export SECRET_KEY ?= lint-only-key

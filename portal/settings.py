@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "portal.accounts",
     "portal.jobs",
+    "portal.records",
     "sharing",
 ]
 
@@ -137,6 +138,22 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # A job left queued this long without a worker picking it up is sent again by the sweeper.
 JOB_REQUEUE_AFTER_SECONDS = env.int("JOB_REQUEUE_AFTER_SECONDS", default=120)
 JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
+
+# ---------------------------------------------------------------------------- secrets at rest, FHIR upstreams
+
+# Fernet keys (comma-separated, newest first) for upstream client secrets, private keys and tokens. Rotate by
+# putting a new key first; older keys still decrypt. Without any, one key is derived from SECRET_KEY.
+FIELD_ENCRYPTION_KEYS: list[str] = (_secret("FIELD_ENCRYPTION_KEYS") or "").replace(" ", "").split(",")
+FIELD_ENCRYPTION_KEYS = [key for key in FIELD_ENCRYPTION_KEYS if key]
+# Transient upstream failures (timeouts, 429, 5xx): attempts in all, with exponential backoff between them.
+FHIR_MAX_ATTEMPTS = env.int("FHIR_MAX_ATTEMPTS", default=4)
+FHIR_BACKOFF_SECONDS = env.float("FHIR_BACKOFF_SECONDS", default=1.0)
+# A Retry-After longer than this fails the pull instead of holding a worker.
+FHIR_RETRY_AFTER_MAX_SECONDS = env.float("FHIR_RETRY_AFTER_MAX_SECONDS", default=60.0)
+FHIR_MAX_PAGES = env.int("FHIR_MAX_PAGES", default=2000)
+FHIR_MAX_RESPONSE_BYTES = env.int("FHIR_MAX_RESPONSE_BYTES", default=64 * 1024 * 1024)
+# Where a SMART standalone launch returns the citizen (must be registered with the authorization server).
+SMART_REDIRECT_BASE_URL = env.str("SMART_REDIRECT_BASE_URL", default=f"http://127.0.0.1:{PORT}")
 
 # ---------------------------------------------------------------------------- accounts (django-allauth)
 
@@ -240,5 +257,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # At DEBUG these print request URLs, and a patient search URL carries the national identifier.
+        "urllib3": {"level": "WARNING"},
+        "requests": {"level": "WARNING"},
+        "fhirclient": {"level": "WARNING"},
+    },
 }

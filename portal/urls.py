@@ -5,6 +5,7 @@ from django.urls import include, path
 from portal import views
 from portal.accounts import views as account_views
 from portal.jobs import views as job_views
+from portal.records import views as record_views
 
 # Staff sign in through allauth too: its rate limits and MFA apply to the admin.
 admin.autodiscover()
@@ -18,5 +19,9 @@ urlpatterns = [
     path("accounts/profile/", account_views.account_overview, name="account_overview"),
     path("accounts/", include("allauth.urls")),
     path("jobs/<uuid:job_id>/", job_views.job_detail, name="job_detail"),
+    path("records/", record_views.records_overview, name="records"),
+    path("records/pull/", record_views.records_pull, name="records_pull"),
+    path("records/connect/<int:source_id>/", record_views.records_connect, name="records_connect"),
+    path("records/connect/callback/", record_views.records_connect_callback, name="records_connect_callback"),
     path("admin/", admin.site.urls),
 ]

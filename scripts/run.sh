@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# `make run`: migrate, seed the demo, then the web server, one Celery worker and beat until Ctrl-C.
+# `make run`: migrate, seed the demo, start the local FHIR sandbox, then the web server, one Celery worker and
+# beat until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export DEBUG="${DEBUG:-1}"
 export PORT="${PORT:-8000}"
+# The national endpoint the demo data source points at; on this machine it is the local sandbox.
+export FHIR_SANDBOX_URL="${FHIR_SANDBOX_URL:-http://127.0.0.1:8090/fhir}"
+FHIR_SANDBOX_URL="${FHIR_SANDBOX_URL%/}"
 BIN=.venv/bin
+SANDBOX_PYTHON="${SANDBOX_VENV:-var/sandbox-venv}/bin/python"
+IPS_EXAMPLES=var/ips-2.0.0/package/example
 
 $BIN/python manage.py migrate --noinput -v0
 $BIN/python manage.py seed_demo
@@ -15,10 +21,61 @@ stop_all() {
   trap - INT TERM EXIT
   echo
   echo "Stopping the portal…"
-  kill -TERM "${pids[@]}" 2>/dev/null || true
-  wait "${pids[@]}" 2>/dev/null || true
+  if ((${#pids[@]})); then
+    kill -TERM "${pids[@]}" 2>/dev/null || true
+    wait "${pids[@]}" 2>/dev/null || true
+  fi
 }
 trap stop_all INT TERM EXIT
+
+# Answers 0 once <url> answers 200 (no proxy for this machine), 1 if process <pid> exits or 60 s pass.
+wait_for_sandbox() {
+  $BIN/python - "$1" "$2" <<'PY'
+import os
+import sys
+import time
+import urllib.request
+
+url, pid = sys.argv[1], int(sys.argv[2])
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    try:
+        with opener.open(url, timeout=2) as response:
+            if response.status == 200:
+                sys.exit(0)
+    except OSError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        sys.exit(1)
+    time.sleep(0.3)
+sys.exit(1)
+PY
+}
+
+sandbox_line="FHIR endpoint:        ${FHIR_SANDBOX_URL} (not started here)"
+if [[ $FHIR_SANDBOX_URL =~ ^http://(127\.0\.0\.1|localhost)(:([0-9]+))?(/.*)?$ ]]; then
+  sandbox_host="${BASH_REMATCH[1]}"
+  sandbox_port="${BASH_REMATCH[3]:-80}"
+  if [[ "${BASH_REMATCH[4]}" != "/fhir" ]]; then
+    echo "FHIR_SANDBOX_URL=${FHIR_SANDBOX_URL} is on this machine, but the local sandbox serves only" \
+      "http://${sandbox_host}:<port>/fhir." >&2
+    exit 1
+  fi
+  # Every start is fresh: the launcher replaces the database in var/sandbox-run and loads the IPS examples.
+  "$SANDBOX_PYTHON" sandbox/launch.py --host "$sandbox_host" --port "$sandbox_port" \
+    --data-dir "${VAR_DIR:-var}/sandbox-run" --examples "$IPS_EXAMPLES" &
+  sandbox_pid=$!
+  pids+=("$sandbox_pid")
+  if ! wait_for_sandbox "${FHIR_SANDBOX_URL}/metadata" "$sandbox_pid"; then
+    echo "The local FHIR sandbox did not start at ${FHIR_SANDBOX_URL} (its output is above;" \
+      "is port ${sandbox_port} in use? has \`make sandbox\` run?)." >&2
+    exit 1
+  fi
+  sandbox_line="FHIR sandbox:         ${FHIR_SANDBOX_URL} (the IPS 2.0.0 examples, fresh each start)"
+fi
 
 $BIN/celery -A portal worker -Q default,pull,export --concurrency 2 -l INFO --without-mingle --without-gossip &
 pids+=($!)
@@ -32,9 +89,10 @@ cat <<BANNER
   Yellow Button portal: http://127.0.0.1:${PORT}/
   Demo login:           demo@example.com / yellow-button-demo
   Health:               http://127.0.0.1:${PORT}/healthz
-  Ctrl-C stops the web server, the worker and beat.
+  ${sandbox_line}
+  Ctrl-C stops everything started here.
 
 BANNER
 
-# If any of the three stops, stop the others too: a portal without its worker is not a working portal.
+# If any of them stops, stop the others too: a portal without its worker or its upstream is not a working portal.
 wait -n "${pids[@]}"

@@ -1,5 +1,6 @@
 """The fixed cast (citizen, other citizen, admin), the real-service fixtures and their skip-or-fail rule."""
 
+import json
 import os
 import shutil
 import signal
@@ -22,6 +23,11 @@ REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 PASSWORD = "correct horse battery staple"
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+# `make sandbox` unpacks the HL7 IPS 2.0.0 package here (npm pack, checksum pinned).
+IPS_EXAMPLES = Path(os.environ.get("IPS_EXAMPLES_DIR", REPO / "var" / "ips-2.0.0" / "package" / "example"))
+
+# The local FHIR sandbox (a real FHIR server process) and its fixtures.
+pytest_plugins = ["tests.sandbox_fixtures"]
 
 
 def service_missing(reason: str) -> None:
@@ -185,6 +191,15 @@ def celery_worker_process(
     )
     yield worker
     worker.stop()
+
+
+def ips_example(name: str) -> dict[str, Any]:
+    """One example of the HL7 IPS 2.0.0 package, e.g. ips_example("Bundle-bundle-ips-all-sections")."""
+    path = IPS_EXAMPLES / f"{name}.json"
+    if not path.exists():
+        service_missing(f"the IPS 2.0.0 examples are not unpacked at {IPS_EXAMPLES} (run `make sandbox`)")
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
 
 
 @pytest.fixture

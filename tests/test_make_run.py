@@ -36,6 +36,8 @@ def test_make_run_from_a_clean_clone(tmp_path: Path) -> None:
         and not key.startswith("PYTEST")
     }
     env["PORT"] = str(port)
+    sandbox_port = free_port()
+    env["FHIR_SANDBOX_URL"] = f"http://127.0.0.1:{sandbox_port}/fhir"
     portal = start_process(["make", "run"], env=env, log_path=tmp_path / "make-run.log", cwd=clone)
     base = f"http://127.0.0.1:{port}"
 
@@ -78,6 +80,31 @@ def test_make_run_from_a_clean_clone(tmp_path: Path) -> None:
         )  # fmt: skip
         assert check.returncode == 0, check.stderr
         assert "succeeded" in check.stdout
+
+        # The demo path: fetch the demo citizen's record from the sandbox make run started.
+        records = browser.get(f"{base}/records/", timeout=10)
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', records.text)
+        assert token is not None
+        started = browser.post(
+            f"{base}/records/pull/",
+            data={"csrfmiddlewaretoken": token[1]},
+            headers={"Referer": f"{base}/records/"},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert started.status_code == 302, started.text[:2000]
+        job_url = f"{base}{started.headers['Location']}"
+
+        def pulled() -> bool:
+            answer = browser.get(job_url, headers={"Accept": "application/json"}, timeout=10).json()
+            return answer["status"] in ("succeeded", "failed")
+
+        wait_for(pulled, timeout=120, what="the demo pull", interval=1)
+        answer = browser.get(job_url, headers={"Accept": "application/json"}, timeout=10).json()
+        assert answer["status"] == "succeeded", (answer, portal.log()[-4000:])
+        page = browser.get(f"{base}/records/", timeout=10).text
+        assert "enicillin" in page
+        assert "ypertension" in page
     finally:
         # Ctrl-C reaches the whole foreground process group.
         if portal.process.poll() is None:
@@ -88,6 +115,7 @@ def test_make_run_from_a_clean_clone(tmp_path: Path) -> None:
             portal.stop()
 
     wait_for(lambda: not port_open(port), timeout=30, what="the web server to stop")
+    wait_for(lambda: not port_open(sandbox_port), timeout=30, what="the FHIR sandbox to stop")
     try:
         os.killpg(portal.process.pid, 0)
         leftovers = True

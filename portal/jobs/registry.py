@@ -28,14 +28,19 @@ class JobKind:
     title: str | Promise
     queue: str
     run: Callable[[Job, ProgressReporter], JobOutcome]
+    # The job page's button to the result: a download, or the page the work updated.
+    result_label: str | Promise
 
 
 _KINDS: dict[str, JobKind] = {}
 QUEUES = ("default", "pull", "export")
 
 
+DOWNLOAD = _("Download")
+
+
 def job_kind(
-    name: str, *, title: str | Promise, queue: str = "default"
+    name: str, *, title: str | Promise, queue: str = "default", result_label: str | Promise = DOWNLOAD
 ) -> Callable[[Callable[[Job, ProgressReporter], JobOutcome]], Callable[[Job, ProgressReporter], JobOutcome]]:
     if queue not in QUEUES:
         raise ValueError(f"Unknown queue {queue!r}")
@@ -45,7 +50,7 @@ def job_kind(
     ) -> Callable[[Job, ProgressReporter], JobOutcome]:
         if name in _KINDS and _KINDS[name].run is not run:
             raise ValueError(f"Job kind {name!r} is registered twice")
-        _KINDS[name] = JobKind(name=name, title=title, queue=queue, run=run)
+        _KINDS[name] = JobKind(name=name, title=title, queue=queue, run=run, result_label=result_label)
         return run
 
     return register
@@ -54,6 +59,10 @@ def job_kind(
 def kind_title(name: str) -> str | Promise:
     """What the job page calls a job; a kind retired since the job ran still gets a page."""
     return _KINDS[name].title if name in _KINDS else _("Background job")
+
+
+def kind_result_label(name: str) -> str | Promise:
+    return _KINDS[name].result_label if name in _KINDS else _("Open the result")
 
 
 def kind_get(name: str) -> JobKind:

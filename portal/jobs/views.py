@@ -8,7 +8,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from portal.accounts.auth import request_citizen
-from portal.jobs.registry import kind_title
+from portal.jobs.registry import kind_result_label, kind_title
 from portal.jobs.selectors import jobs_of_owner
 
 
@@ -26,4 +26,8 @@ def job_detail(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
                 "result_url": job.result_url or None,
             }
         )
-    return render(request, "jobs/detail.html", {"job": job, "title": kind_title(job.kind)})
+    return render(
+        request,
+        "jobs/detail.html",
+        {"job": job, "title": kind_title(job.kind), "result_label": kind_result_label(job.kind)},
+    )

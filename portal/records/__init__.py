@@ -1,0 +1,1 @@
+"""Records: data sources, pulls and the citizen's stored FHIR resources."""

@@ -1,0 +1,392 @@
+"""The one adapter around fhirclient and the upstream's OAuth endpoints.
+
+fhirclient's server object does the FHIR reads (base URL handling, Accept headers, status exceptions). What
+it does not do, this module adds: connect/read timeouts on its session, no redirects, bounded retries with
+backoff on transient failures (honouring Retry-After), refreshing a rejected token once, following only
+same-origin `next` links, a response size cap, and reading raw JSON so one odd entry never loses a bundle.
+"""
+
+import base64
+import hashlib
+import json
+import logging
+import random
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, Protocol
+from urllib.parse import urlencode
+
+import jwt
+import requests
+from django.utils.translation import gettext_noop
+from fhirclient.models.fhirabstractbase import FHIRValidationError
+from fhirclient.models.fhirelementfactory import FHIRElementFactory
+from fhirclient.server import (
+    FHIRNotFoundException,
+    FHIRPermissionDeniedException,
+    FHIRServer,
+    FHIRUnauthorizedException,
+)
+
+from portal.records import bundles
+
+logger = logging.getLogger(__name__)
+
+FHIR_JSON = "application/fhir+json"
+
+TIMEOUT = gettext_noop("The data source did not answer in time. Please try again later.")
+UNREACHABLE = gettext_noop("The data source could not be reached. Please try again later.")
+UNAVAILABLE = gettext_noop("The data source answered with a server error. Please try again later.")
+RATE_LIMITED = gettext_noop("The data source is busy and asked us to wait. Please try again later.")
+UNREADABLE = gettext_noop("The data source sent data that could not be read.")
+WRONG_TYPE = gettext_noop("The data source sent something other than what was asked for.")
+REFUSED = gettext_noop("The data source refused the request.")
+NOT_FOUND = gettext_noop("The data source could not find what was asked for.")
+CREDENTIALS = gettext_noop("The data source did not accept the portal's credentials.")
+FOREIGN_LINK = gettext_noop(
+    "The data source sent a link to another server. It was not followed and no credentials were sent there."
+)
+PAGING_LOOP = gettext_noop("The data source sent page links that go round in a circle. The pull was stopped.")
+TOO_MANY_PAGES = gettext_noop(
+    "The data source sent more pages than the portal accepts. The pull was stopped."
+)
+
+
+class UpstreamError(Exception):
+    """A failure talking to a FHIR source. `message` is a citizen-readable English msgid, `transient` says
+    whether trying again later could help."""
+
+    def __init__(self, message: str, *, transient: bool = False, detail: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.transient = transient
+        # For operators' logs: a status code or an OperationOutcome's issue codes, never content or tokens.
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float
+    read: float
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 4
+    backoff_seconds: float = 1.0
+    retry_after_max_seconds: float = 60.0
+    max_pages: int = 2000
+    max_response_bytes: int = 64 * 1024 * 1024
+
+
+class TokenSource(Protocol):
+    def __call__(self, *, renew: bool) -> str:
+        """A bearer token; renew=True when the upstream rejected the last one."""
+        ...
+
+
+class _TimeoutSession(requests.Session):
+    """fhirclient's session with the timeouts it never sets, and no redirects (they could carry the token
+    elsewhere)."""
+
+    def __init__(self, timeouts: Timeouts) -> None:
+        super().__init__()
+        self._timeouts = timeouts
+
+    def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", (self._timeouts.connect, self._timeouts.read))
+        kwargs["allow_redirects"] = False
+        return super().request(method, url, *args, **kwargs)
+
+
+def _retry_after_seconds(response: requests.Response | None) -> float | None:
+    value = response.headers.get("Retry-After", "").strip() if response is not None else ""
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _outcome_codes(response: requests.Response | None) -> str:
+    if response is None:
+        return ""
+    try:
+        body = json.loads(response.content[:65536])
+    except ValueError:
+        return ""
+    return ",".join(f"{severity}:{code}" for severity, code in bundles.outcome_issues(body))
+
+
+class FhirEndpoint:
+    """GETs against one FHIR base URL through fhirclient, with the safety this portal needs."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeouts: Timeouts,
+        retry: RetryPolicy,
+        token: TokenSource | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._server = FHIRServer(None, base_uri=self.base_url)
+        self._server.session = _TimeoutSession(timeouts)
+        self._retry = retry
+        self._token = token
+        self._sleep = sleep
+
+    # ------------------------------------------------------------------ reads
+
+    def capability(self) -> dict[str, Any]:
+        return self._get("metadata", expect="CapabilityStatement", sign=False)
+
+    def smart_configuration(self) -> dict[str, Any] | None:
+        """/.well-known/smart-configuration, or None when the server has none."""
+        try:
+            raw = self._request(
+                ".well-known/smart-configuration", headers={"Accept": "application/json"}, sign=False
+            )
+        except UpstreamError as error:
+            if error.message in (NOT_FOUND, REFUSED, CREDENTIALS):
+                return None
+            raise
+        document = self._parse_json(raw)
+        return document if isinstance(document, dict) else None
+
+    def read(self, path: str, params: Mapping[str, str] | None = None, *, expect: str) -> dict[str, Any]:
+        query = f"?{urlencode(params)}" if params else ""
+        return self._get(f"{path}{query}", expect=expect)
+
+    def search_pages(self, resource_type: str, params: Mapping[str, str]) -> Iterator[dict[str, Any]]:
+        """Each searchset page in turn, following `next` links that stay on this server.
+
+        `Prefer: handling=strict` makes a server that does not know a parameter say so instead of ignoring it
+        (and returning everyone's data).
+        """
+        yield from self.pages(f"{resource_type}?{urlencode(params)}", strict=True)
+
+    def pages(self, first: str, *, strict: bool = False) -> Iterator[dict[str, Any]]:
+        headers = {"Prefer": "handling=strict"} if strict else {}
+        seen: set[str] = set()
+        page = self._get(first, expect="Bundle", headers=headers)
+        count = 1
+        while True:
+            yield page
+            link = bundles.next_link(page)
+            if link is None:
+                return
+            if not bundles.is_same_origin(self.base_url, link):
+                logger.warning("fhir %s: a next link to another server was not followed", self.base_url)
+                raise UpstreamError(FOREIGN_LINK, detail="next link to another origin")
+            if link in seen:
+                raise UpstreamError(PAGING_LOOP, detail="next link seen before")
+            seen.add(link)
+            count += 1
+            if count > self._retry.max_pages:
+                raise UpstreamError(TOO_MANY_PAGES, detail=f"more than {self._retry.max_pages} pages")
+            page = self._get(link, expect="Bundle", headers=headers)
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _get(
+        self, path: str, *, expect: str, headers: Mapping[str, str] | None = None, sign: bool = True
+    ) -> dict[str, Any]:
+        raw = self._request(path, headers=dict(headers or {}), sign=sign)
+        document = self._parse_json(raw)
+        if not isinstance(document, dict):
+            raise UpstreamError(UNREADABLE, detail="not a JSON object")
+        resource_type = document.get("resourceType")
+        if resource_type != expect:
+            if resource_type == "OperationOutcome":
+                raise UpstreamError(REFUSED, detail=_codes(document))
+            raise UpstreamError(WRONG_TYPE, detail=f"expected {expect}")
+        return document
+
+    def _parse_json(self, raw: bytes) -> Any:
+        try:
+            return json.loads(raw)
+        except (ValueError, RecursionError):
+            raise UpstreamError(UNREADABLE, detail="malformed JSON") from None
+
+    def _request(self, path: str, *, headers: dict[str, str], sign: bool = True) -> bytes:
+        if "://" in path and not bundles.is_same_origin(self.base_url, path):
+            raise UpstreamError(FOREIGN_LINK, detail="URL of another origin")
+        renewed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            request_headers = {"Accept": FHIR_JSON, **headers}
+            if sign and self._token is not None:
+                request_headers["Authorization"] = f"Bearer {self._token(renew=renewed)}"
+            try:
+                # nosign: the Authorization header above is ours, fhirclient's own auth stays out of it.
+                raw: bytes = self._server.request_data(path, headers=request_headers, nosign=True)
+            except FHIRUnauthorizedException:
+                if sign and self._token is not None and not renewed:
+                    renewed = True  # an expired or revoked token: get a new one once, then give up
+                    attempt -= 1
+                    continue
+                raise UpstreamError(CREDENTIALS, detail="401") from None
+            except FHIRPermissionDeniedException:
+                raise UpstreamError(CREDENTIALS, detail="403") from None
+            except FHIRNotFoundException as error:
+                raise UpstreamError(NOT_FOUND, detail=f"404 {_outcome_codes(error.response)}") from None
+            except requests.Timeout:
+                failure = UpstreamError(TIMEOUT, transient=True, detail="timeout")
+                wait = None
+            except requests.ConnectionError:
+                failure = UpstreamError(UNREACHABLE, transient=True, detail="connection failed")
+                wait = None
+            except requests.HTTPError as error:
+                status = error.response.status_code if error.response is not None else 0
+                detail = f"{status} {_outcome_codes(error.response)}".strip()
+                if status == 429:
+                    failure = UpstreamError(RATE_LIMITED, transient=True, detail=detail)
+                    wait = _retry_after_seconds(error.response)
+                    if wait is not None and wait > self._retry.retry_after_max_seconds:
+                        raise UpstreamError(
+                            RATE_LIMITED, transient=True, detail=f"{detail} wait {wait:.0f}s"
+                        ) from None
+                elif status >= 500:
+                    failure = UpstreamError(UNAVAILABLE, transient=True, detail=detail)
+                    wait = _retry_after_seconds(error.response)
+                else:
+                    raise UpstreamError(REFUSED, detail=detail) from None
+            else:
+                if len(raw) > self._retry.max_response_bytes:
+                    raise UpstreamError(UNREADABLE, detail="response larger than the cap")
+                return raw
+            if attempt >= self._retry.max_attempts:
+                raise failure
+            delay = wait if wait is not None else self._backoff(attempt)
+            logger.info(
+                "fhir %s: %s, attempt %d of %d, retrying in %.1f s",
+                self.base_url,
+                failure.detail,
+                attempt,
+                self._retry.max_attempts,
+                delay,
+            )
+            self._sleep(delay)
+
+    def _backoff(self, attempt: int) -> float:
+        base = self._retry.backoff_seconds * (2 ** (attempt - 1))
+        return float(base + random.uniform(0, base / 4))  # noqa: S311  (jitter, not a secret)
+
+
+def _codes(outcome: Mapping[str, Any]) -> str:
+    return ",".join(f"{severity}:{code}" for severity, code in bundles.outcome_issues(outcome))
+
+
+def model_problem(resource: dict[str, Any]) -> str | None:
+    """None when fhirclient's R4 model accepts the resource; otherwise a short reason without content."""
+    try:
+        FHIRElementFactory.instantiate(resource["resourceType"], resource)
+    except FHIRValidationError:
+        return gettext_noop("an entry that is not valid FHIR R4")
+    except (TypeError, ValueError, KeyError, AttributeError, RecursionError):
+        return gettext_noop("an entry that could not be read")
+    return None
+
+
+# ---------------------------------------------------------------------- OAuth 2 (SMART App Launch 2)
+
+
+@dataclass(frozen=True)
+class TokenResponse:
+    access_token: str
+    expires_in: int
+    refresh_token: str = ""
+    patient: str = ""
+    scope: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def smart_endpoints(endpoint: FhirEndpoint) -> dict[str, str]:
+    """token/authorize URLs: /.well-known/smart-configuration first, then the CapabilityStatement."""
+    configuration = endpoint.smart_configuration() or {}
+    found = {
+        "token": configuration.get("token_endpoint"),
+        "authorize": configuration.get("authorization_endpoint"),
+    }
+    if not found["token"]:
+        uris = bundles.oauth_uris(endpoint.capability())
+        found = {"token": uris.get("token"), "authorize": uris.get("authorize")}
+    return {key: value for key, value in found.items() if isinstance(value, str) and value}
+
+
+def client_assertion(
+    *, client_id: str, token_url: str, private_key_pem: str, algorithm: str, key_id: str
+) -> str:
+    """A private_key_jwt assertion (SMART Backend Services): fresh jti, five minutes at most."""
+    now = int(time.time())
+    claims = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": token_url,
+        "iat": now,
+        "exp": now + 300,
+        "jti": uuid.uuid4().hex,
+    }
+    headers = {"kid": key_id} if key_id else None
+    return jwt.encode(claims, private_key_pem, algorithm=algorithm, headers=headers)
+
+
+def pkce_pair() -> tuple[str, str]:
+    """(code_verifier, S256 code_challenge)."""
+    verifier = secrets.token_urlsafe(64)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def token_request(
+    token_url: str,
+    form: dict[str, str],
+    *,
+    timeouts: Timeouts,
+    basic_auth: tuple[str, str] | None = None,
+) -> TokenResponse:
+    """POST to a token endpoint. The form and the answer hold secrets: neither is ever logged."""
+    try:
+        response = requests.post(
+            token_url,
+            data=form,
+            auth=basic_auth,
+            headers={"Accept": "application/json"},
+            timeout=(timeouts.connect, timeouts.read),
+            allow_redirects=False,
+        )
+    except requests.Timeout:
+        raise UpstreamError(TIMEOUT, transient=True, detail="token endpoint timeout") from None
+    except requests.RequestException:
+        raise UpstreamError(UNREACHABLE, transient=True, detail="token endpoint unreachable") from None
+    if response.status_code in (400, 401, 403):
+        raise UpstreamError(CREDENTIALS, detail=f"token endpoint {response.status_code}")
+    if response.status_code >= 500 or response.status_code == 429:
+        raise UpstreamError(UNAVAILABLE, transient=True, detail=f"token endpoint {response.status_code}")
+    if response.status_code != 200:
+        raise UpstreamError(REFUSED, detail=f"token endpoint {response.status_code}")
+    try:
+        body = response.json()
+    except ValueError:
+        raise UpstreamError(UNREADABLE, detail="token endpoint sent malformed JSON") from None
+    token = body.get("access_token") if isinstance(body, dict) else None
+    if not isinstance(token, str) or not token:
+        raise UpstreamError(UNREADABLE, detail="token endpoint sent no access token")
+    expires_in = body.get("expires_in")
+    return TokenResponse(
+        access_token=token,
+        expires_in=expires_in if isinstance(expires_in, int) and expires_in > 0 else 300,
+        refresh_token=body.get("refresh_token") if isinstance(body.get("refresh_token"), str) else "",
+        patient=body.get("patient") if isinstance(body.get("patient"), str) else "",
+        scope=body.get("scope") if isinstance(body.get("scope"), str) else "",
+    )

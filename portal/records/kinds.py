@@ -1,0 +1,10 @@
+from django.utils.translation import gettext_lazy as _
+
+from portal.jobs.models import Job
+from portal.jobs.registry import JobOutcome, ProgressReporter, job_kind
+from portal.records.services import PULL_KIND, pull_run
+
+
+@job_kind(PULL_KIND, title=_("Fetching your records"), queue="pull", result_label=_("See your records"))
+def records_pull(job: Job, report: ProgressReporter) -> JobOutcome:
+    return pull_run(job=job, report=report)

@@ -1,0 +1,193 @@
+"""Upstream FHIR narrative (XHTML) made safe to show inside the portal's pages. Pure: no Django.
+
+FHIR R4 narrative (https://hl7.org/fhir/R4/narrative.html#xhtml) is limited to basic HTML formatting: no
+head or body, scripts, styles, forms, frames, objects, base/link/meta or event attributes. Upstream servers
+do not always keep to that, so ``sanitize_narrative`` rebuilds the markup from an allow-list with nh3
+(the Rust ammonia sanitizer, which parses like a browser and re-serialises) and its result may be marked
+safe in a template. The choices beyond the FHIR rules:
+
+- no ``id``, ``name``, ``class`` or ``style`` attributes: ids could clash with the page's own, classes
+  could borrow the page's styling, and inline CSS can load URLs or cover the page;
+- links keep only ``http``, ``https`` and ``mailto`` targets and always get
+  ``rel="noopener noreferrer nofollow"``; relative links (which would point into the portal) are dropped;
+- images show only when embedded as ``data:image/png|jpeg|gif|webp;base64``; any other source is dropped,
+  so a narrative can never make the browser fetch an outside image (a tracking pixel telling its author
+  who read the record and when) or a URL on the portal itself;
+- the root ``<div xmlns="http://www.w3.org/1999/xhtml">`` is unwrapped: the result is a fragment.
+
+``narrative_text`` gives the same content as plain text for places that want text (titles, the PDF's
+short forms). Plain text is not HTML: it must be escaped where it is shown (Django templates do).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Final
+
+import nh3
+
+# The elements of FHIR's XHTML rules (the fhir-xhtml schema's basic formatting set).
+ALLOWED_TAGS: Final = frozenset(
+    {
+        "a", "abbr", "acronym", "address", "b", "bdo", "big", "blockquote", "br", "caption", "cite",
+        "code", "col", "colgroup", "dd", "del", "dfn", "div", "dl", "dt", "em", "h1", "h2", "h3", "h4",
+        "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "ol", "p", "pre", "q", "samp", "small", "span",
+        "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "tt", "ul", "var",
+    }
+)  # fmt: skip
+
+# Removed together with everything inside them (the rest of the disallowed elements keep their text).
+DROPPED_WITH_CONTENT: Final = frozenset(
+    {
+        "script", "style", "template", "iframe", "frame", "frameset", "object", "embed", "applet",
+        "noscript", "noembed", "noframes", "svg", "math", "form", "textarea", "select", "option",
+        "button", "datalist", "title", "head", "xmp", "plaintext", "canvas", "audio", "video", "picture",
+    }
+)  # fmt: skip
+
+_TABLE_CELL: Final = frozenset({"colspan", "rowspan", "headers", "abbr", "align", "valign"})
+_ALIGN: Final = frozenset({"align", "valign"})
+ALLOWED_ATTRIBUTES: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
+    {
+        "*": frozenset({"title", "lang", "dir"}),
+        "a": frozenset({"href"}),
+        "img": frozenset({"src", "alt", "width", "height"}),
+        "td": _TABLE_CELL,
+        "th": _TABLE_CELL | {"scope"},
+        "col": _ALIGN | {"span"},
+        "colgroup": _ALIGN | {"span"},
+        "tr": _ALIGN,
+        "thead": _ALIGN,
+        "tbody": _ALIGN,
+        "tfoot": _ALIGN,
+        "ol": frozenset({"start", "type"}),
+        "li": frozenset({"value"}),
+    }
+)
+
+LINK_SCHEMES: Final = frozenset({"http", "https", "mailto"})
+LINK_REL: Final = "noopener noreferrer nofollow"
+
+_NUMBER_ATTRIBUTES: Final = frozenset({"colspan", "rowspan", "span", "start", "value", "width", "height"})
+_ENUMERATED: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
+    {
+        "dir": frozenset({"ltr", "rtl", "auto"}),
+        "align": frozenset({"left", "center", "right", "justify", "char"}),
+        "valign": frozenset({"top", "middle", "bottom", "baseline"}),
+        "scope": frozenset({"row", "col", "rowgroup", "colgroup"}),
+        "type": frozenset({"1", "a", "A", "i", "I"}),
+    }
+)
+_NUMBER: Final = re.compile(r"[0-9]{1,4}")
+_LANGUAGE_TAG: Final = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*")
+_DATA_IMAGE: Final = re.compile(r"data:image/(?:png|jpeg|gif|webp);base64,[A-Za-z0-9+/=\s]+", re.IGNORECASE)
+_SCHEME: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+# Browsers ignore ASCII whitespace and control characters inside a URL's scheme ("java\tscript:").
+_URL_IGNORED: Final = re.compile(r"[\x00-\x20\x7f]+")
+
+# An XML declaration and a root <div …> … </div> around the whole narrative.
+_XML_DECLARATION: Final = re.compile(r"\A\s*<\?xml[^>]*\?>", re.IGNORECASE)
+_ROOT_DIV: Final = re.compile(r"\A\s*<div(?:\s[^>]*)?>(?P<body>.*)</div\s*>\s*\Z", re.IGNORECASE | re.DOTALL)
+# XHTML's self-closed non-void elements (<td/>, <a name="x"/>): an HTML parser would leave them open.
+_SELF_CLOSED: Final = re.compile(
+    r"<(?P<name>[A-Za-z][A-Za-z0-9]*)"
+    r"(?P<attributes>(?:\s+[^\s=/>\"']+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s\"'>]+))?)*)\s*/>"
+)
+_VOID: Final = frozenset({"br", "hr", "img", "col", "area", "base", "embed", "input", "link", "meta", "wbr"})
+
+
+def _attribute_filter(tag: str, attribute: str, value: str) -> str | None:
+    """Keep an allowed attribute only when its value is one the portal is willing to show."""
+    if attribute == "href":
+        return _safe_link(value)
+    if attribute == "src":
+        return _safe_image(value) if tag == "img" else None
+    if attribute in _NUMBER_ATTRIBUTES:
+        number = value.strip()
+        return number if _NUMBER.fullmatch(number) else None
+    if attribute == "lang":
+        language = value.strip()
+        return language if _LANGUAGE_TAG.fullmatch(language) else None
+    if attribute in _ENUMERATED:
+        word = value.strip() if attribute == "type" else value.strip().lower()
+        return word if word in _ENUMERATED[attribute] else None
+    return value
+
+
+def _safe_link(value: str) -> str | None:
+    url = value.strip()
+    if _URL_IGNORED.search(url):
+        return None  # a browser would drop these characters and might read another scheme
+    scheme = _SCHEME.match(url)
+    if scheme is None or scheme.group(1).lower() not in LINK_SCHEMES:
+        return None  # javascript:, data:, vbscript:, relative paths and everything else
+    return url
+
+
+def _safe_image(value: str) -> str | None:
+    data = value.strip()
+    return data if _DATA_IMAGE.fullmatch(data) else None
+
+
+def _expand_self_closed(match: re.Match[str]) -> str:
+    name = match.group("name")
+    if name.lower() in _VOID:
+        return match.group(0)
+    return f"<{name}{match.group('attributes')}></{name}>"
+
+
+def _prepare(xhtml: str) -> str:
+    """Read XHTML as XHTML before an HTML parser sees it: no declaration, root div, self-closed tags."""
+    text = _XML_DECLARATION.sub("", xhtml, count=1)
+    root = _ROOT_DIV.match(text)
+    if root is not None:
+        text = root.group("body")
+    return _SELF_CLOSED.sub(_expand_self_closed, text)
+
+
+_CLEANER: Final = nh3.Cleaner(
+    tags=set(ALLOWED_TAGS),
+    clean_content_tags=set(DROPPED_WITH_CONTENT),
+    attributes={tag: set(names) for tag, names in ALLOWED_ATTRIBUTES.items()},
+    attribute_filter=_attribute_filter,
+    strip_comments=True,
+    link_rel=LINK_REL,
+    url_schemes={*LINK_SCHEMES, "data"},  # data: only survives the filter above on <img src>
+    url_relative="deny",
+)
+
+
+def sanitize_narrative(xhtml: str) -> str:
+    """A safe HTML fragment with the narrative's text, tables, lists and links; "" for non-text input."""
+    if not isinstance(xhtml, str) or not xhtml.strip():
+        return ""
+    return _CLEANER.clean(_prepare(xhtml)).strip()
+
+
+# Elements whose edges separate words when the markup is flattened.
+_BLOCK_TAGS: Final = frozenset(
+    {
+        "address", "blockquote", "br", "caption", "dd", "div", "dl", "dt", "h1", "h2", "h3", "h4", "h5",
+        "h6", "hr", "li", "ol", "p", "pre", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul",
+    }
+)  # fmt: skip
+# With no attributes allowed, every tag left in the cleaned text has exactly this shape.
+_BARE_TAG: Final = re.compile(r"</?[a-z0-9]+>")
+_TEXT_CLEANER: Final = nh3.Cleaner(
+    tags=set(_BLOCK_TAGS),
+    clean_content_tags=set(DROPPED_WITH_CONTENT),
+    attributes={"*": set()},  # an empty dict would mean nh3's defaults
+    strip_comments=True,
+    link_rel=None,
+)
+
+
+def narrative_text(xhtml: str) -> str:
+    """The narrative as one line of plain text (not HTML: escape it when showing it)."""
+    if not isinstance(xhtml, str) or not xhtml.strip():
+        return ""
+    blocks = _TEXT_CLEANER.clean(_prepare(xhtml))
+    return " ".join(html.unescape(_BARE_TAG.sub(" ", blocks)).split())

@@ -1,0 +1,146 @@
+"""Reads for the record page: the citizen's own stored resources by IPS section, and their sources' pulls."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext
+
+from portal.accounts.models import User
+from portal.records.display import ItemSummary, summarize
+from portal.records.models import AuthMode, Connection, ConnectionStatus, DataSource, Pull, StoredResource
+from portal.records.narrative import sanitize_narrative
+from sharing.ips.sections import SECTIONS, Section
+
+# A section longer than this shows its newest items and says how many more there are.
+ITEMS_PER_SECTION = 300
+# Referenced resources the page reads to name things (a statement's medicine, a device in use).
+NAMING_TYPES = ("Medication", "Device")
+
+
+@dataclass(frozen=True)
+class RecordItem:
+    summary: ItemSummary
+    narrative: SafeString
+    source_name: str
+    fetched_at: datetime
+    missing_since: datetime | None
+    resource_type: str
+
+
+@dataclass(frozen=True)
+class RecordSection:
+    section: Section
+    title: str
+    items: list[RecordItem]
+    hidden_count: int
+
+
+def resources_of_owner(*, owner: User) -> QuerySet[StoredResource]:
+    return StoredResource.objects.filter(owner=owner)
+
+
+def _narrative(resource: Mapping[str, Any]) -> SafeString:
+    text = resource.get("text")
+    div = text.get("div") if isinstance(text, Mapping) else None
+    if not isinstance(div, str) or not div.strip():
+        return mark_safe("")
+    # Sanitised with the FHIR narrative allow-list: safe to place in the page as markup.
+    return mark_safe(sanitize_narrative(div))  # noqa: S308
+
+
+def record_sections(*, owner: User) -> list[RecordSection]:
+    """Every IPS section that has items, in IPS order; each item readable and sanitised."""
+    resources = resources_of_owner(owner=owner)
+    names = {
+        (row.source_id, f"{row.resource_type}/{row.resource_id}"): row.data
+        for row in resources.filter(resource_type__in=NAMING_TYPES).only(
+            "source_id", "resource_type", "resource_id", "data"
+        )
+    }
+    sections = []
+    for section in SECTIONS:
+        rows = resources.filter(section=section.key).select_related("source").order_by("-changed_at", "id")
+        total = rows.count()
+        if not total:
+            continue
+        items = []
+        for row in rows[:ITEMS_PER_SECTION]:
+
+            def resolve(reference: str, source_id: int = row.source_id) -> dict[str, Any] | None:
+                return names.get((source_id, reference))
+
+            items.append(
+                RecordItem(
+                    summary=summarize(row.data, resolve),
+                    narrative=_narrative(row.data),
+                    source_name=row.source.name,
+                    fetched_at=row.fetched_at,
+                    missing_since=row.missing_since,
+                    resource_type=row.resource_type,
+                )
+            )
+        sections.append(
+            RecordSection(
+                section=section,
+                title=gettext(section.title),
+                items=items,
+                hidden_count=max(0, total - ITEMS_PER_SECTION),
+            )
+        )
+    return sections
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    source: DataSource
+    connection: Connection | None
+    last_pull: Pull | None
+    warnings: list[str]
+    can_connect: bool
+
+
+def _warning_text(warning: Any) -> str:
+    if not isinstance(warning, Mapping) or not isinstance(warning.get("message"), str):
+        return ""
+    params = warning.get("params")
+    if not isinstance(params, Mapping):
+        params = {}
+    translated = {
+        key: gettext(value) if key == "reason" and isinstance(value, str) else value
+        for key, value in params.items()
+    }
+    try:
+        return gettext(warning["message"]) % translated
+    except (KeyError, TypeError, ValueError):
+        return gettext(warning["message"])
+
+
+def source_statuses(*, owner: User) -> list[SourceStatus]:
+    """Each enabled source with the citizen's connection and last pull."""
+    statuses = []
+    connections = {c.source_id: c for c in Connection.objects.filter(owner=owner)}
+    for source in DataSource.objects.filter(enabled=True):
+        last_pull = (
+            Pull.objects.filter(owner=owner, source=source)
+            .select_related("job")
+            .order_by("-created_at")
+            .first()
+        )
+        connection = connections.get(source.pk)
+        statuses.append(
+            SourceStatus(
+                source=source,
+                connection=connection,
+                last_pull=last_pull,
+                warnings=[
+                    text for text in map(_warning_text, last_pull.warnings if last_pull else []) if text
+                ],
+                can_connect=source.auth_mode == AuthMode.SMART_LAUNCH
+                and (connection is None or connection.status != ConnectionStatus.ACTIVE),
+            )
+        )
+    return statuses

@@ -1,0 +1,435 @@
+"""Writes for records: connections, starting pulls, running a pull, and the SMART standalone launch."""
+
+import logging
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_noop
+
+from portal import crypto
+from portal.accounts.models import User
+from portal.accounts.services import profile_ensure
+from portal.jobs.models import Job, JobStatus
+from portal.jobs.registry import JobError, JobOutcome, ProgressReporter
+from portal.jobs.services import job_create
+from portal.records import bundles
+from portal.records.fhir_client import (
+    FhirEndpoint,
+    RetryPolicy,
+    Timeouts,
+    TokenResponse,
+    UpstreamError,
+    client_assertion,
+    pkce_pair,
+    smart_endpoints,
+    token_request,
+)
+from portal.records.models import (
+    AuthMode,
+    Connection,
+    ConnectionStatus,
+    DataSource,
+    Pull,
+    PullStrategy,
+)
+from portal.records.storage import PullWriter
+
+logger = logging.getLogger(__name__)
+
+PULL_KIND = "records.pull"
+CONTACTING = gettext_noop("Contacting the data source…")
+FINDING_PATIENT = gettext_noop("Finding your patient record…")
+FETCHING = gettext_noop("Fetching your records…")
+FETCHING_REFERENCES = gettext_noop("Fetching medicines, devices and care providers…")
+PULL_DONE = gettext_noop("Your records from this source are up to date.")
+NO_PATIENT = gettext_noop("The data source has no patient record with your national identifier.")
+SEVERAL_PATIENTS = gettext_noop(
+    "The data source has several patient records with your national identifier, so none was used. "
+    "Please contact the data source."
+)
+SOURCE_DISABLED = gettext_noop("This data source has been switched off by the portal's operators.")
+RECONNECT = gettext_noop("Please connect this data source again: its authorisation has ended.")
+NOT_CONFIGURED = gettext_noop(
+    "This data source is not fully set up yet. The portal's operators have been told."
+)
+LAUNCH_INVALID = gettext_noop("This sign-in attempt is not valid or has expired. Please start again.")
+
+# A token this close to expiry is renewed before use rather than rejected mid-pull.
+TOKEN_MARGIN = timedelta(seconds=30)
+REFERENCE_ROUNDS = 3  # PractitionerRole → Practitioner → Organization, no further
+ID_SEARCH_CHUNK = 50
+
+
+def _timeouts(source: DataSource) -> Timeouts:
+    return Timeouts(connect=source.connect_timeout, read=source.read_timeout)
+
+
+def _retry_policy() -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=settings.FHIR_MAX_ATTEMPTS,
+        backoff_seconds=settings.FHIR_BACKOFF_SECONDS,
+        retry_after_max_seconds=settings.FHIR_RETRY_AFTER_MAX_SECONDS,
+        max_pages=settings.FHIR_MAX_PAGES,
+        max_response_bytes=settings.FHIR_MAX_RESPONSE_BYTES,
+    )
+
+
+# ---------------------------------------------------------------------- connections and starting pulls
+
+
+def connections_for_pull(*, owner: User) -> Iterator[Connection]:
+    """The citizen's connected sources. Identifier-based sources connect by themselves; SMART launch
+    sources only after the citizen authorised them."""
+    profile = profile_ensure(user=owner)
+    for source in DataSource.objects.filter(enabled=True):
+        if source.auth_mode == AuthMode.SMART_LAUNCH:
+            connection = Connection.objects.filter(
+                owner=owner, source=source, status=ConnectionStatus.ACTIVE
+            ).first()
+            if connection is not None:
+                yield connection
+            continue
+        if not profile.has_national_identifier:
+            continue
+        system = source.patient_identifier_system
+        if system and system != profile.national_identifier_system:
+            continue
+        connection, _created = Connection.objects.get_or_create(owner=owner, source=source)
+        yield connection
+
+
+def pull_start(*, owner: User) -> list[Job]:
+    """One pull job per connected source; a source already being pulled keeps its running job."""
+    jobs = []
+    with transaction.atomic():
+        for connection in connections_for_pull(owner=owner):
+            ongoing = (
+                Pull.objects.select_related("job")
+                .filter(connection=connection, job__status__in=(JobStatus.QUEUED, JobStatus.RUNNING))
+                .first()
+            )
+            if ongoing is not None:
+                jobs.append(ongoing.job)
+                continue
+            job = job_create(owner=owner, kind=PULL_KIND)
+            Pull.objects.create(job=job, owner=owner, source=connection.source, connection=connection)
+            jobs.append(job)
+    return jobs
+
+
+# ---------------------------------------------------------------------- tokens
+
+
+class BackendServicesToken:
+    """SMART Backend Services: the portal's own client_credentials grant, with private_key_jwt or a secret."""
+
+    def __init__(self, source: DataSource, endpoint_for_discovery: FhirEndpoint) -> None:
+        self._source = source
+        self._discovery = endpoint_for_discovery
+        self._token = ""
+        self._expires = 0.0
+
+    def __call__(self, *, renew: bool) -> str:
+        if renew or not self._token or time.monotonic() > self._expires:
+            response = self._request()
+            self._token = response.access_token
+            self._expires = time.monotonic() + response.expires_in - TOKEN_MARGIN.total_seconds()
+        return self._token
+
+    def _request(self) -> TokenResponse:
+        source = self._source
+        token_url = smart_endpoints(self._discovery).get("token")
+        if not token_url or not source.client_id:
+            raise UpstreamError(NOT_CONFIGURED, detail="no token endpoint or client id")
+        form = {"grant_type": "client_credentials", "scope": source.scope or "system/*.read"}
+        if source.has_private_key:
+            form["client_assertion_type"] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+            form["client_assertion"] = client_assertion(
+                client_id=source.client_id,
+                token_url=token_url,
+                private_key_pem=source.private_key(),
+                algorithm=source.signing_algorithm,
+                key_id=source.key_id,
+            )
+            return token_request(token_url, form, timeouts=_timeouts(source))
+        if source.has_client_secret:
+            return token_request(
+                token_url,
+                form,
+                timeouts=_timeouts(source),
+                basic_auth=(source.client_id, source.client_secret()),
+            )
+        raise UpstreamError(NOT_CONFIGURED, detail="no private key and no client secret")
+
+
+class ConnectionToken:
+    """SMART standalone launch: the citizen's access token, refreshed with a refresh token used only once."""
+
+    def __init__(self, connection: Connection, endpoint_for_discovery: FhirEndpoint) -> None:
+        self._connection = connection
+        self._discovery = endpoint_for_discovery
+
+    def __call__(self, *, renew: bool) -> str:
+        connection = self._connection
+        expires = connection.token_expires_at
+        if (
+            not renew
+            and connection.access_token_encrypted
+            and expires
+            and expires - TOKEN_MARGIN > timezone.now()
+        ):
+            return connection.access_token()
+        refresh_token = connection.refresh_token()
+        if not refresh_token:
+            _connection_needs_authorisation(connection)
+            raise UpstreamError(RECONNECT, detail="no refresh token")
+        source = connection.source
+        token_url = smart_endpoints(self._discovery).get("token")
+        if not token_url:
+            raise UpstreamError(NOT_CONFIGURED, detail="no token endpoint")
+        # Spent before it is sent: a refresh token is never offered twice, even if this request fails.
+        connection.refresh_token_encrypted = ""
+        connection.save(update_fields=["refresh_token_encrypted"])
+        try:
+            response = token_request(
+                token_url,
+                {"grant_type": "refresh_token", "refresh_token": refresh_token, **_public_client(source)},
+                timeouts=_timeouts(source),
+                basic_auth=_confidential_client(source),
+            )
+        except UpstreamError as error:
+            if error.message != RECONNECT and not error.transient:
+                _connection_needs_authorisation(connection)
+                raise UpstreamError(RECONNECT, detail=error.detail) from None
+            raise
+        connection_store_tokens(connection=connection, response=response)
+        return response.access_token
+
+
+def _public_client(source: DataSource) -> dict[str, str]:
+    return {} if source.has_client_secret else {"client_id": source.client_id}
+
+
+def _confidential_client(source: DataSource) -> tuple[str, str] | None:
+    return (source.client_id, source.client_secret()) if source.has_client_secret else None
+
+
+def _connection_needs_authorisation(connection: Connection) -> None:
+    connection.status = ConnectionStatus.NEEDS_AUTHORISATION
+    connection.access_token_encrypted = ""
+    connection.token_expires_at = None
+    connection.save(update_fields=["status", "access_token_encrypted", "token_expires_at"])
+
+
+def connection_store_tokens(*, connection: Connection, response: TokenResponse) -> None:
+    connection.access_token_encrypted = crypto.encrypt(response.access_token)
+    connection.refresh_token_encrypted = crypto.encrypt(response.refresh_token)
+    connection.token_expires_at = timezone.now() + timedelta(seconds=response.expires_in)
+    connection.status = ConnectionStatus.ACTIVE
+    if response.patient:
+        connection.patient_id = response.patient[:64]
+    connection.save()
+
+
+# ---------------------------------------------------------------------- the pull
+
+
+@dataclass
+class _PullContext:
+    pull: Pull
+    endpoint: FhirEndpoint
+    writer: PullWriter | None = None
+
+
+def pull_run(*, job: Job, report: ProgressReporter) -> JobOutcome:
+    """Fetch the citizen's record from one source into stored resources. Raises JobError with a readable
+    reason on any failure; what was stored before the failure is kept."""
+    pull = Pull.objects.select_related("source", "connection", "owner").get(job=job)
+    source, connection = pull.source, pull.connection
+    if not source.enabled:
+        raise JobError(SOURCE_DISABLED)
+    report(2, CONTACTING)
+    unsigned = FhirEndpoint(source.base_url, timeouts=_timeouts(source), retry=_retry_policy())
+    token: BackendServicesToken | ConnectionToken | None = None
+    if source.auth_mode == AuthMode.BACKEND_SERVICES:
+        token = BackendServicesToken(source, unsigned)
+    elif source.auth_mode == AuthMode.SMART_LAUNCH:
+        token = ConnectionToken(connection, unsigned)
+    endpoint = FhirEndpoint(source.base_url, timeouts=_timeouts(source), retry=_retry_policy(), token=token)
+    context = _PullContext(pull=pull, endpoint=endpoint)
+    try:
+        _pull(context, report)
+    except UpstreamError as error:
+        logger.warning(
+            "pull %s from source %s failed: %s (%s)", pull.id, source.pk, error.message, error.detail
+        )
+        if context.writer is not None:
+            context.writer.finish(complete=False)
+        raise JobError(error.message) from None
+    connection.last_pull_at = timezone.now()
+    connection.save(update_fields=["last_pull_at"])
+    return JobOutcome(detail=PULL_DONE, result_url=reverse("records"))
+
+
+def _pull(context: _PullContext, report: ProgressReporter) -> None:
+    pull, endpoint = context.pull, context.endpoint
+    capability = endpoint.capability()
+    report(5, FINDING_PATIENT)
+    patient_id, patient = _patient(context)
+    writer = context.writer = PullWriter(pull=pull, base_url=endpoint.base_url, patient_id=patient_id)
+    if patient is not None:
+        writer.add_resources([patient])
+    report(10, FETCHING)
+    operations = bundles.patient_operations(capability)
+    anything = bundles.STORED_TYPES | bundles.EXTRA_TYPES
+    if "summary" in operations:
+        pull.strategy = PullStrategy.SUMMARY
+        writer.add_page(
+            endpoint.read(f"Patient/{patient_id}/$summary", expect="Bundle"), allowed_types=anything
+        )
+    elif "everything" in operations:
+        pull.strategy = PullStrategy.EVERYTHING
+        for page in endpoint.pages(f"Patient/{patient_id}/$everything?_count={pull.source.page_size}"):
+            writer.add_page(page, allowed_types=anything)
+    else:
+        pull.strategy = PullStrategy.SEARCH
+        types = bundles.PATIENT_SEARCH_TYPES
+        for index, resource_type in enumerate(types):
+            params = {"patient": patient_id, "_count": str(pull.source.page_size)}
+            for page in endpoint.search_pages(resource_type, params):
+                writer.add_page(page, allowed_types=frozenset({resource_type}))
+            report(10 + 75 * (index + 1) // len(types), FETCHING)
+    report(86, FETCHING_REFERENCES)
+    _pull_references(context, writer)
+    writer.finish(complete=True)
+
+
+def _patient(context: _PullContext) -> tuple[str, dict[str, Any] | None]:
+    """The patient's id at the source: from the launch, or the one Patient with the citizen's identifier."""
+    pull, endpoint = context.pull, context.endpoint
+    connection, source = pull.connection, pull.source
+    if source.auth_mode == AuthMode.SMART_LAUNCH:
+        if not connection.patient_id:
+            raise UpstreamError(RECONNECT, detail="no patient in the launch context")
+        return connection.patient_id, None
+    profile = profile_ensure(user=pull.owner)
+    system, value = profile.national_identifier_system, profile.national_identifier_value
+    if not system or not value:
+        raise JobError(NO_PATIENT)
+    matches: dict[str, dict[str, Any]] = {}
+    for page in endpoint.search_pages("Patient", {"identifier": f"{system}|{value}"}):
+        entries = page.get("entry")
+        for entry in entries if isinstance(entries, list) else []:
+            checked = bundles.resource_of_entry(entry, allowed_types=frozenset({"Patient"}))
+            # Checked again here: a source that ignored the identifier would list every patient it has.
+            if isinstance(checked, dict) and _has_identifier(checked, system, value):
+                matches[checked["id"]] = checked
+    if not matches:
+        raise JobError(NO_PATIENT)
+    if len(matches) > 1:
+        raise JobError(SEVERAL_PATIENTS)
+    patient_id, patient = next(iter(matches.items()))
+    if connection.patient_id != patient_id:
+        connection.patient_id = patient_id
+        connection.save(update_fields=["patient_id"])
+    return patient_id, patient
+
+
+def _has_identifier(patient: dict[str, Any], system: str, value: str) -> bool:
+    identifiers = patient.get("identifier")
+    return any(
+        isinstance(identifier, dict)
+        and identifier.get("system") == system
+        and identifier.get("value") == value
+        for identifier in (identifiers if isinstance(identifiers, list) else [])
+    )
+
+
+def _pull_references(context: _PullContext, writer: PullWriter) -> None:
+    for _round in range(REFERENCE_ROUNDS):
+        pending = writer.pending_references()
+        if not pending:
+            return
+        for resource_type, ids in pending.items():
+            for start in range(0, len(ids), ID_SEARCH_CHUNK):
+                chunk = ids[start : start + ID_SEARCH_CHUNK]
+                writer.mark_fetched((resource_type, resource_id) for resource_id in chunk)
+                params = {"_id": ",".join(chunk), "_count": str(len(chunk))}
+                for page in context.endpoint.search_pages(resource_type, params):
+                    writer.add_page(page, allowed_types=frozenset({resource_type}), only_ids=set(chunk))
+
+
+# ---------------------------------------------------------------------- SMART standalone launch
+
+
+SESSION_KEY = "smart_launch"
+LAUNCH_LIFETIME_SECONDS = 600
+
+
+def smart_launch_begin(*, session: Any, source: DataSource, redirect_uri: str) -> str:
+    """The authorisation URL to send the citizen to. `state` and the PKCE verifier stay in this session."""
+    unsigned = FhirEndpoint(source.base_url, timeouts=_timeouts(source), retry=_retry_policy())
+    endpoints = smart_endpoints(unsigned)
+    if not endpoints.get("authorize") or not endpoints.get("token") or not source.client_id:
+        raise UpstreamError(NOT_CONFIGURED, detail="no authorize/token endpoint or client id")
+    verifier, challenge = pkce_pair()
+    state = secrets.token_urlsafe(32)
+    pending = dict(session.get(SESSION_KEY) or {})
+    now = time.time()
+    pending = {key: value for key, value in pending.items() if value.get("expires", 0) > now}
+    pending[state] = {
+        "source": source.pk,
+        "verifier": verifier,
+        "token_url": endpoints["token"],
+        "expires": now + LAUNCH_LIFETIME_SECONDS,
+    }
+    session[SESSION_KEY] = pending
+    query = {
+        "response_type": "code",
+        "client_id": source.client_id,
+        "redirect_uri": redirect_uri,
+        "scope": source.scope or "launch/patient openid fhirUser offline_access patient/*.rs",
+        "state": state,
+        "aud": source.base_url,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    return f"{endpoints['authorize']}?{urlencode(query)}"
+
+
+def smart_launch_complete(
+    *, session: Any, owner: User, state: str, code: str, redirect_uri: str
+) -> Connection:
+    """Exchange the code for tokens. Only a `state` this session started, once, within its lifetime."""
+    pending = dict(session.get(SESSION_KEY) or {})
+    launch = pending.pop(state, None) if state else None
+    session[SESSION_KEY] = pending
+    if not launch or launch.get("expires", 0) < time.time() or not code:
+        raise UpstreamError(LAUNCH_INVALID, detail="unknown, used or expired state")
+    source = DataSource.objects.get(pk=launch["source"], enabled=True, auth_mode=AuthMode.SMART_LAUNCH)
+    response = token_request(
+        launch["token_url"],
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "code_verifier": launch["verifier"],
+            **_public_client(source),
+        },
+        timeouts=_timeouts(source),
+        basic_auth=_confidential_client(source),
+    )
+    if not response.patient:
+        raise UpstreamError(RECONNECT, detail="token response without a patient")
+    connection, _created = Connection.objects.get_or_create(owner=owner, source=source)
+    connection_store_tokens(connection=connection, response=response)
+    return connection
