@@ -58,8 +58,8 @@ format: setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: setup
-	@echo "no benchmarks yet: the first ones arrive with the pull"
+bench: setup sandbox
+	@$(PY) -m bench $(ARGS)
 
 # Re-resolve the pinned dependencies after editing pyproject.toml.
 lock: setup

@@ -152,8 +152,6 @@ FHIR_BACKOFF_SECONDS = env.float("FHIR_BACKOFF_SECONDS", default=1.0)
 FHIR_RETRY_AFTER_MAX_SECONDS = env.float("FHIR_RETRY_AFTER_MAX_SECONDS", default=60.0)
 FHIR_MAX_PAGES = env.int("FHIR_MAX_PAGES", default=2000)
 FHIR_MAX_RESPONSE_BYTES = env.int("FHIR_MAX_RESPONSE_BYTES", default=64 * 1024 * 1024)
-# Where a SMART standalone launch returns the citizen (must be registered with the authorization server).
-SMART_REDIRECT_BASE_URL = env.str("SMART_REDIRECT_BASE_URL", default=f"http://127.0.0.1:{PORT}")
 
 # ---------------------------------------------------------------------------- accounts (django-allauth)
 

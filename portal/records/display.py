@@ -1,20 +1,35 @@
 """What the record page shows for one stored FHIR R4 resource: a title, a status, a date and details.
 
 Pure: plain functions over the resource's JSON, no Django. Everything returned is plain text taken from
-coded and structured fields (never the narrative HTML); the page escapes it. Upstream data can be odd
-in any field, so nothing here raises: an unreadable field is skipped, and a resource nothing can be read
-from is titled with its resource type.
+coded and structured fields (never the narrative HTML); the page escapes it. The words the portal adds
+itself (detail labels such as "Body site" or "Yes") are English msgids that the page translates.
+Upstream data can be odd in any field, so nothing here raises: an unreadable field is skipped, and a
+resource nothing can be read from is titled with its resource type.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, TypeVar
+
+from sharing.ips.sections import mappings_of
 
 Resolver = Callable[[str], Mapping[str, Any] | None]
+T = TypeVar("T")
+
+
+def gettext_noop(message: str) -> str:
+    """Mark a detail label for translation without translating it here.
+
+    Django's ``makemessages`` collects strings passed to a function of this name; the record page
+    translates the label with ``{% translate detail.label %}`` at render time, so this module stays free
+    of Django.
+    """
+    return message
+
 
 MAX_TEXT: Final = 300  # characters per title or detail; longer upstream text is cut with an ellipsis
 MAX_DETAILS: Final = 12
@@ -81,17 +96,37 @@ VALUE_SUFFIXES: Final = (
 
 
 @dataclass(frozen=True)
+class Detail:
+    """One detail of a record line: a label the portal writes and a value taken from the resource.
+
+    ``label`` is an English msgid marked with ``gettext_noop`` ("Body site", "Dose", "Yes"), translated
+    where the page shows it, or "" when the detail is only a value. ``value`` is upstream text or a
+    formatted quantity, number or date, shown as it is, or "" when the label says it all. The page shows
+    "label: value", or the one that is not empty:
+
+    - ``Detail("Body site", "Left arm")``, ``Detail("Dose", "1")``, ``Detail("Interpretation", "H")``;
+    - ``Detail("", "91.5 kg")``, ``Detail("", "Take one tablet daily")``: upstream text alone;
+    - words the portal writes itself are whole labels with no value: ``Detail("Yes", "")`` for a true
+      boolean value, ``Detail("Criticality: high", "")`` for a code of FHIR's fixed criticality set.
+      In an observation component the component's name becomes the value: ``Detail("Yes", "Smoker")``.
+    """
+
+    label: str
+    value: str
+
+
+@dataclass(frozen=True)
 class ItemSummary:
     """One line of the record page: plain text, to be escaped where it is shown.
 
     ``date`` is the FHIR date/dateTime as given (a period as its start and end joined by an en dash);
-    ``details`` are short English phrases such as "91.5 kg", "Criticality: high" or "Body site: Left arm".
+    ``details`` are label/value pairs such as ("", "91.5 kg") or ("Body site", "Left arm"), see ``Detail``.
     """
 
     title: str
     status: str | None
     date: str | None
-    details: tuple[str, ...] = ()
+    details: tuple[Detail, ...] = ()
 
 
 def summarize(resource: Mapping[str, Any], resolve: Resolver | None = None) -> ItemSummary:
@@ -112,12 +147,16 @@ def _summarize(resource: object, resolve: Resolver | None) -> ItemSummary:
         return ItemSummary(title=_type_of(resource), status=None, date=None)
     resource_type = _type_of(resource)
     title = _title(resource, resource_type, resolve) or resource_type
-    details = _unique(d for d in _details(resource, resource_type) if d and d != title)
+    details = _unique(
+        Detail(d.label, _clip(d.value))
+        for d in _details(resource, resource_type)
+        if d is not None and (d.label or d.value) and d != Detail("", title)
+    )
     return ItemSummary(
         title=_clip(title),
         status=_status(resource),
         date=_date(resource),
-        details=tuple(_clip(d) for d in details[:MAX_DETAILS]),
+        details=tuple(details[:MAX_DETAILS]),
     )
 
 
@@ -144,35 +183,36 @@ def _string(value: object) -> str | None:
     return None
 
 
-def _mappings(value: object) -> Iterator[Mapping[str, Any]]:
-    """The objects in a field that holds one object or a list of them."""
-    if isinstance(value, Mapping):
-        yield value
-    elif isinstance(value, list):
-        for item in value:
-            if isinstance(item, Mapping):
-                yield item
-
-
 def _first(value: object) -> Mapping[str, Any] | None:
-    return next(_mappings(value), None)
+    return next(mappings_of(value), None)
 
 
-def _unique(texts: Iterator[str | None]) -> list[str]:
-    seen: list[str] = []
-    for text in texts:
-        if text and text not in seen:
-            seen.append(text)
+def _unique(items: Iterable[T]) -> list[T]:
+    """The items in their first order, each once."""
+    seen: list[T] = []
+    for item in items:
+        if item not in seen:
+            seen.append(item)
     return seen
+
+
+def _labelled(label: str, value: str | None) -> Detail | None:
+    """A labelled detail, or None when there is no value to show."""
+    return Detail(label, value) if value else None
+
+
+def _plain(value: str | None) -> Detail | None:
+    """A detail that is upstream text alone, or None."""
+    return Detail("", value) if value else None
 
 
 def concept_text(concept: object) -> str | None:
     """A CodeableConcept as people read it: its text, else a coding's display, else ``system|code``."""
-    for item in _mappings(concept):
+    for item in mappings_of(concept):
         text = _string(item.get("text"))
         if text:
             return text
-        codings = list(_mappings(item.get("coding")))
+        codings = list(mappings_of(item.get("coding")))
         for coding in codings:
             display = _string(coding.get("display"))
             if display:
@@ -187,11 +227,11 @@ def concept_text(concept: object) -> str | None:
 
 def _concept_label(concept: object) -> str | None:
     """A short label for a status-like CodeableConcept: text, display or the bare code."""
-    for item in _mappings(concept):
+    for item in mappings_of(concept):
         text = _string(item.get("text"))
         if text:
             return text
-        for coding in _mappings(item.get("coding")):
+        for coding in mappings_of(item.get("coding")):
             label = _string(coding.get("display")) or _string(coding.get("code"))
             if label:
                 return label
@@ -201,15 +241,15 @@ def _concept_label(concept: object) -> str | None:
 def _concept_codes(concept: object) -> set[str]:
     return {
         code
-        for item in _mappings(concept)
-        for coding in _mappings(item.get("coding"))
+        for item in mappings_of(concept)
+        for coding in mappings_of(item.get("coding"))
         if (code := _string(coding.get("code")))
     }
 
 
 def _concept_labels(value: object) -> list[str]:
     """concept_text of each CodeableConcept in a field holding one or a list."""
-    return [text for item in _mappings(value) if (text := concept_text(item))]
+    return [text for item in mappings_of(value) if (text := concept_text(item))]
 
 
 def _number(value: object) -> str | None:
@@ -276,20 +316,25 @@ def _ratio(value: object) -> str | None:
     return numerator
 
 
-def _typed_value(holder: Mapping[str, Any], prefix: str) -> str | None:
-    """The text of a choice element such as value[x], read from its first present type."""
+def _typed_value(holder: Mapping[str, Any], prefix: str) -> Detail | None:
+    """A choice element such as value[x], read from its first present type.
+
+    A boolean is a label alone ("Yes" or "No"); anything else is its text as the value.
+    """
     for suffix in VALUE_SUFFIXES:
         name = prefix + suffix
         if name not in holder:
             continue
         value = holder[name]
         text: str | None
+        if suffix == "Boolean":
+            if isinstance(value, bool):
+                return Detail(gettext_noop("Yes") if value else gettext_noop("No"), "")
+            continue
         if suffix == "Quantity":
             text = _quantity(value)
         elif suffix == "CodeableConcept":
             text = concept_text(value)
-        elif suffix == "Boolean":
-            text = ("Yes" if value else "No") if isinstance(value, bool) else None
         elif suffix == "Integer":
             text = _number(value)
         elif suffix == "Range":
@@ -301,7 +346,7 @@ def _typed_value(holder: Mapping[str, Any], prefix: str) -> str | None:
         else:
             text = _string(value)
         if text:
-            return text
+            return Detail("", text)
     return None
 
 
@@ -320,7 +365,7 @@ def _lookup(
         return None
     if reference.startswith("#"):
         wanted = reference[1:]
-        for contained in _mappings(owner.get("contained")):
+        for contained in mappings_of(owner.get("contained")):
             if contained.get("id") == wanted:
                 return contained
         return None
@@ -386,7 +431,7 @@ def _medication_title(resource: Mapping[str, Any], resolve: Resolver | None) -> 
 
 
 def _device_name(device: Mapping[str, Any]) -> str | None:
-    for name in _mappings(device.get("deviceName")):
+    for name in mappings_of(device.get("deviceName")):
         text = _string(name.get("name"))
         if text:
             return text
@@ -403,7 +448,7 @@ def _device_title(resource: Mapping[str, Any], resolve: Resolver | None) -> str 
 def _attachment_titles(resource: Mapping[str, Any]) -> list[str]:
     return [
         title
-        for content in _mappings(resource.get("content"))
+        for content in mappings_of(resource.get("content"))
         if isinstance(content.get("attachment"), Mapping)
         and (title := _string(content["attachment"].get("title")))
     ]
@@ -444,8 +489,15 @@ def _date(resource: Mapping[str, Any]) -> str | None:
 
 # ---------------------------------------------------------------------------- details
 
+# AllergyIntolerance.criticality is bound (required) to a fixed set of codes: the portal words them itself.
+CRITICALITY_LABELS: Final[Mapping[str, str]] = {
+    "low": gettext_noop("Criticality: low"),
+    "high": gettext_noop("Criticality: high"),
+    "unable-to-assess": gettext_noop("Criticality: unable to assess"),
+}
 
-def _details(resource: Mapping[str, Any], resource_type: str) -> Iterator[str | None]:
+
+def _details(resource: Mapping[str, Any], resource_type: str) -> Iterator[Detail | None]:
     if resource_type == "Observation":
         yield from _observation_details(resource)
     elif resource_type == "AllergyIntolerance":
@@ -453,76 +505,73 @@ def _details(resource: Mapping[str, Any], resource_type: str) -> Iterator[str | 
     elif resource_type in MEDICATION_TYPES:
         yield from _dosage_texts(resource)
     elif resource_type == "Condition":
-        severity = concept_text(resource.get("severity"))
-        yield f"Severity: {severity}" if severity else None
+        yield _labelled(gettext_noop("Severity"), concept_text(resource.get("severity")))
     elif resource_type == "Immunization":
         yield from _immunization_details(resource)
     elif resource_type == "DiagnosticReport":
-        yield _string(resource.get("conclusion"))
-        yield from _concept_labels(resource.get("conclusionCode"))
+        yield _plain(_string(resource.get("conclusion")))
+        yield from _plains(_concept_labels(resource.get("conclusionCode")))
     elif resource_type == "Procedure":
-        outcome = concept_text(resource.get("outcome"))
-        yield f"Outcome: {outcome}" if outcome else None
+        yield _labelled(gettext_noop("Outcome"), concept_text(resource.get("outcome")))
     elif resource_type == "Flag":
-        yield from _concept_labels(resource.get("category"))
+        yield from _plains(_concept_labels(resource.get("category")))
     elif resource_type == "CarePlan":
-        yield _string(resource.get("description"))
-        yield from _concept_labels(resource.get("category"))
+        yield _plain(_string(resource.get("description")))
+        yield from _plains(_concept_labels(resource.get("category")))
     elif resource_type == "Consent":
         provision = resource.get("provision")
         if isinstance(provision, Mapping):
-            yield from _concept_labels(provision.get("code"))
+            yield from _plains(_concept_labels(provision.get("code")))
     elif resource_type == "DocumentReference":
-        yield _string(resource.get("description"))
-        yield from _attachment_titles(resource)
+        yield _plain(_string(resource.get("description")))
+        yield from _plains(_attachment_titles(resource))
     elif resource_type == "ClinicalImpression":
-        yield _string(resource.get("summary"))
-    site = concept_text(resource.get("bodySite"))
-    yield f"Body site: {site}" if site else None
+        yield _plain(_string(resource.get("summary")))
+    yield _labelled(gettext_noop("Body site"), concept_text(resource.get("bodySite")))
 
 
-def _observation_details(observation: Mapping[str, Any]) -> Iterator[str | None]:
+def _plains(texts: Iterable[str]) -> Iterator[Detail | None]:
+    return (_plain(text) for text in texts)
+
+
+def _observation_details(observation: Mapping[str, Any]) -> Iterator[Detail | None]:
     yield _typed_value(observation, "value")
     absent = _concept_label(observation.get("dataAbsentReason"))
-    yield f"No value: {absent}" if absent else None
-    for component in _mappings(observation.get("component")):
+    yield _labelled(gettext_noop("No value"), absent)
+    for component in mappings_of(observation.get("component")):
         name = concept_text(component.get("code"))
         value = _typed_value(component, "value")
-        if name and value:
-            yield f"{name}: {value}"
+        if name and value is not None:
+            # A yes/no keeps its translatable label and takes the component's name as its value.
+            yield Detail(value.label, name) if value.label else Detail("", f"{name}: {value.value}")
         else:
             yield value
-    for interpretation in _mappings(observation.get("interpretation")):
-        label = _concept_label(interpretation)
-        yield f"Interpretation: {label}" if label else None
+    for interpretation in mappings_of(observation.get("interpretation")):
+        yield _labelled(gettext_noop("Interpretation"), _concept_label(interpretation))
 
 
-def _allergy_details(allergy: Mapping[str, Any]) -> Iterator[str | None]:
+def _allergy_details(allergy: Mapping[str, Any]) -> Iterator[Detail | None]:
     criticality = _string(allergy.get("criticality"))
-    yield f"Criticality: {criticality}" if criticality else None
+    worded = CRITICALITY_LABELS.get(criticality) if criticality else None
+    yield Detail(worded, "") if worded else _labelled(gettext_noop("Criticality"), criticality)
     manifestations = _unique(
-        iter(
-            [
-                text
-                for reaction in _mappings(allergy.get("reaction"))
-                for text in _concept_labels(reaction.get("manifestation"))
-            ]
-        )
+        text
+        for reaction in mappings_of(allergy.get("reaction"))
+        for text in _concept_labels(reaction.get("manifestation"))
     )
-    yield f"Reaction: {', '.join(manifestations)}" if manifestations else None
+    yield _labelled(gettext_noop("Reaction"), ", ".join(manifestations))
 
 
-def _dosage_texts(resource: Mapping[str, Any]) -> Iterator[str | None]:
+def _dosage_texts(resource: Mapping[str, Any]) -> Iterator[Detail | None]:
     # MedicationStatement.dosage is a list, MedicationAdministration.dosage one object;
     # requests and dispenses carry dosageInstruction.
     for field in ("dosage", "dosageInstruction"):
-        for dosage in _mappings(resource.get(field)):
-            yield _string(dosage.get("text"))
+        for dosage in mappings_of(resource.get(field)):
+            yield _plain(_string(dosage.get("text")))
 
 
-def _immunization_details(immunization: Mapping[str, Any]) -> Iterator[str | None]:
-    for protocol in _mappings(immunization.get("protocolApplied")):
+def _immunization_details(immunization: Mapping[str, Any]) -> Iterator[Detail | None]:
+    for protocol in mappings_of(immunization.get("protocolApplied")):
         dose = _number(protocol.get("doseNumberPositiveInt")) or _string(protocol.get("doseNumberString"))
-        yield f"Dose {dose}" if dose else None
-    site = concept_text(immunization.get("site"))
-    yield f"Body site: {site}" if site else None
+        yield _labelled(gettext_noop("Dose"), dose)
+    yield _labelled(gettext_noop("Body site"), concept_text(immunization.get("site")))

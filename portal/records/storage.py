@@ -9,11 +9,11 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_noop
-from sharing.ips.sections import section_of
 
 from portal.records import bundles
 from portal.records.fhir_client import model_problem
 from portal.records.models import Pull, StoredResource
+from sharing.ips.sections import section_of
 
 logger = logging.getLogger(__name__)
 

@@ -310,8 +310,12 @@ _BY_TYPE: Final[Mapping[str, str]] = MappingProxyType(
 # ---------------------------------------------------------------------------- tolerant readers
 
 
-def _concepts(value: object) -> Iterator[Mapping[str, Any]]:
-    """The CodeableConcepts in a field that holds one or a list of them; anything else is skipped."""
+def mappings_of(value: object) -> Iterator[Mapping[str, Any]]:
+    """The objects in a field that holds one object or a list of them; anything else is skipped.
+
+    FHIR fields of cardinality 0..* arrive as lists, 0..1 ones as a single object, and upstream data
+    mixes the two up: readers here and on the record page (``portal.records.display``) take either.
+    """
     if isinstance(value, Mapping):
         yield value
     elif isinstance(value, list):
@@ -323,7 +327,7 @@ def _concepts(value: object) -> Iterator[Mapping[str, Any]]:
 def _codes(value: object, system: str | None = None) -> set[str]:
     """The codes of every coding in one or more CodeableConcepts, optionally of one system only."""
     codes: set[str] = set()
-    for concept in _concepts(value):
+    for concept in mappings_of(value):
         codings = concept.get("coding")
         if not isinstance(codings, list):
             continue

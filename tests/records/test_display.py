@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from portal.records import display
-from portal.records.display import ItemSummary, concept_text, summarize
+from portal.records.display import Detail, ItemSummary, concept_text, summarize
 from sharing.ips.sections import section_of
 from tests.conftest import ips_example
 
@@ -25,6 +25,11 @@ def bundle_resolver(bundle: dict[str, Any]) -> Callable[[str], Mapping[str, Any]
 
 def resources_of(bundle: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:
     return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == resource_type]
+
+
+def plain(*values: str) -> tuple[Detail, ...]:
+    """Details that are upstream text alone, with no label."""
+    return tuple(Detail("", value) for value in values)
 
 
 # ---------------------------------------------------------------------------- the IPS all-sections example
@@ -63,7 +68,7 @@ def test_medication_statements_are_named_with_their_dosage() -> None:
         "fluocortolone pivalate 0.092% (918 microgram/g) ointment",
     ]
     assert [s.status for s in summaries] == ["stopped", "active", "active"]
-    assert summaries[1].details == ("Take One tablet once daily",)
+    assert summaries[1].details == plain("Take One tablet once daily")
     assert summaries[1].date == "2024-08-13"
 
 
@@ -105,10 +110,10 @@ def test_eight_immunizations_have_titles_and_dates() -> None:
         assert summary.title == immunization["vaccineCode"]["coding"][0]["display"]
         assert summary.date == immunization["occurrenceDateTime"]
         assert summary.status == "completed"
-        assert any(d.startswith("Dose ") for d in summary.details)
+        assert any(d.label == "Dose" and d.value.isdigit() for d in summary.details)
     first = summarize(immunizations[0])
     assert first.title == "Influenza, split virus, trivalent, preservative"
-    assert first.details == ("Dose 1", "Body site: Structure of left deltoid muscle")
+    assert first.details == (Detail("Dose", "1"), Detail("Body site", "Structure of left deltoid muscle"))
 
 
 def test_observations() -> None:
@@ -119,15 +124,17 @@ def test_observations() -> None:
         "Body weight",
         "final",
         "2024-04-10T09:58:00+00:00",
-        ("91.5 kg",),
+        plain("91.5 kg"),
     )
-    assert summarize(by_code["85354-9"]).details == (
+    assert summarize(by_code["85354-9"]).details == plain(
         "Systolic blood pressure: 140 mmHg",
         "Diastolic blood pressure: 80 mmHg",
     )
-    assert summarize(by_code["72166-2"]).details == ("Never smoker",)
-    assert summarize(by_code["82810-3"]).details == ("Not Pregnant",)
-    assert summarize(by_code["49062-3"]).details[0].startswith("A combined CVD risk")
+    assert summarize(by_code["72166-2"]).details == plain("Never smoker")
+    assert summarize(by_code["82810-3"]).details == plain("Not Pregnant")
+    (risk,) = summarize(by_code["49062-3"]).details
+    assert risk.label == ""
+    assert risk.value.startswith("A combined CVD risk")
 
 
 def test_other_kinds_in_the_example() -> None:
@@ -138,22 +145,22 @@ def test_other_kinds_in_the_example() -> None:
     assert summarize(device_use).title == "Hip prosthesis"  # the reference's display
     (flag,) = resources_of(bundle, "Flag")
     assert summarize(flag) == ItemSummary(
-        title="Shellfish free diet", status="active", date=None, details=("Diet",)
+        title="Shellfish free diet", status="active", date=None, details=plain("Diet")
     )
     (procedure,) = resources_of(bundle, "Procedure")
     assert summarize(procedure) == ItemSummary("Total hip replacement", "completed", "2000-04-28", ())
     (consent,) = resources_of(bundle, "Consent")
     assert summarize(consent) == ItemSummary(
-        "Do Not Resuscitate", "active", "2021-09-01", ("Not for resuscitation",)
+        "Do Not Resuscitate", "active", "2021-09-01", plain("Not for resuscitation")
     )
     (care_plan,) = resources_of(bundle, "CarePlan")
     plan = summarize(care_plan)
     assert plan.title == "Manage obesity and weight loss"  # no title: the description
     assert plan.date == "\N{EN DASH}2017-06-01"  # period with only an end
-    assert plan.details == ("Weight management plan",)
+    assert plan.details == plain("Weight management plan")
     (document,) = resources_of(bundle, "DocumentReference")
     assert summarize(document) == ItemSummary(
-        "Health concerns Document", "current", "2025-08-01T10:00:00Z", ("Advance Directive Document",)
+        "Health concerns Document", "current", "2025-08-01T10:00:00Z", plain("Advance Directive Document")
     )
 
 
@@ -213,7 +220,10 @@ def test_condition_status_adds_an_unconfirmed_verification() -> None:
         "bodySite": [cc(display="Lung structure")],
     }
     assert summarize(condition) == ItemSummary(
-        "Asthma", "active (Provisional)", "2020-02-02", ("Severity: Mild", "Body site: Lung structure")
+        "Asthma",
+        "active (Provisional)",
+        "2020-02-02",
+        (Detail("Severity", "Mild"), Detail("Body site", "Lung structure")),
     )
     del condition["clinicalStatus"]
     assert summarize(condition).status == "Provisional"
@@ -231,42 +241,72 @@ def test_allergy_details() -> None:
         ],
     }
     assert summarize(allergy) == ItemSummary(
-        "Peanut", None, "1990", ("Criticality: high", "Reaction: Hives, Swollen lips")
+        "Peanut", None, "1990", (Detail("Criticality: high", ""), Detail("Reaction", "Hives, Swollen lips"))
     )
+
+
+@pytest.mark.parametrize(
+    ("criticality", "expected"),
+    [
+        ("low", Detail("Criticality: low", "")),
+        ("unable-to-assess", Detail("Criticality: unable to assess", "")),
+        ("  high ", Detail("Criticality: high", "")),
+        ("extreme", Detail("Criticality", "extreme")),  # not a FHIR code: shown as it came
+    ],
+)
+def test_allergy_criticality(criticality: str, expected: Detail) -> None:
+    allergy = {
+        "resourceType": "AllergyIntolerance",
+        "code": cc(text="Penicillin"),
+        "criticality": criticality,
+    }
+    assert summarize(allergy).details == (expected,)
+
+
+def test_the_ips_penicillin_allergy_with_a_criticality() -> None:
+    bundle = ips_example("Bundle-bundle-ips-all-sections")
+    (allergy,) = resources_of(bundle, "AllergyIntolerance")
+    summary = summarize({**allergy, "criticality": "high"})
+    assert summary.title == "Penicillin"
+    assert summary.details == (Detail("Criticality: high", ""),)
 
 
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ({"valueQuantity": {"value": 7.5, "unit": "%"}}, "7.5 %"),
-        ({"valueQuantity": {"value": 140.0, "code": "mm[Hg]"}}, "140 mm[Hg]"),
-        ({"valueQuantity": {"value": 2, "system": "http://unitsofmeasure.org", "code": "1"}}, "2"),
-        ({"valueQuantity": {"value": 5, "comparator": "<", "unit": "mg/L"}}, "<5 mg/L"),
-        ({"valueQuantity": {"value": "0.50", "unit": "mmol/L"}}, "0.50 mmol/L"),
-        ({"valueCodeableConcept": cc(display="Positive")}, "Positive"),
-        ({"valueString": "Clear"}, "Clear"),
-        ({"valueBoolean": True}, "Yes"),
-        ({"valueBoolean": False}, "No"),
-        ({"valueInteger": 3}, "3"),
+        ({"valueQuantity": {"value": 7.5, "unit": "%"}}, Detail("", "7.5 %")),
+        ({"valueQuantity": {"value": 140.0, "code": "mm[Hg]"}}, Detail("", "140 mm[Hg]")),
+        (
+            {"valueQuantity": {"value": 2, "system": "http://unitsofmeasure.org", "code": "1"}},
+            Detail("", "2"),
+        ),
+        ({"valueQuantity": {"value": 5, "comparator": "<", "unit": "mg/L"}}, Detail("", "<5 mg/L")),
+        ({"valueQuantity": {"value": "0.50", "unit": "mmol/L"}}, Detail("", "0.50 mmol/L")),
+        ({"valueCodeableConcept": cc(display="Positive")}, Detail("", "Positive")),
+        ({"valueString": "Clear"}, Detail("", "Clear")),
+        ({"valueBoolean": True}, Detail("Yes", "")),
+        ({"valueBoolean": False}, Detail("No", "")),
+        ({"valueInteger": 3}, Detail("", "3")),
         (
             {"valueRange": {"low": {"value": 1, "unit": "g"}, "high": {"value": 2, "unit": "g"}}},
-            "1 g\N{EN DASH}2 g",
+            Detail("", "1 g\N{EN DASH}2 g"),
         ),
-        ({"valueRange": {"low": {"value": 1, "unit": "g"}}}, "≥ 1 g"),
-        ({"valueRatio": {"numerator": {"value": 1}, "denominator": {"value": 128}}}, "1 / 128"),
-        ({"valueDateTime": "2020-05-02"}, "2020-05-02"),
-        ({"valuePeriod": {"start": "2020-01", "end": "2020-03"}}, "2020-01\N{EN DASH}2020-03"),
+        ({"valueRange": {"low": {"value": 1, "unit": "g"}}}, Detail("", "≥ 1 g")),
+        ({"valueRatio": {"numerator": {"value": 1}, "denominator": {"value": 128}}}, Detail("", "1 / 128")),
+        ({"valueDateTime": "2020-05-02"}, Detail("", "2020-05-02")),
+        ({"valuePeriod": {"start": "2020-01", "end": "2020-03"}}, Detail("", "2020-01\N{EN DASH}2020-03")),
         (
             {
                 "dataAbsentReason": cc(
                     code="masked", system="http://terminology.hl7.org/CodeSystem/data-absent-reason"
                 )
             },
-            "No value: masked",
+            Detail("No value", "masked"),
         ),
+        ({"valueBoolean": "yes", "valueString": "Y"}, Detail("", "Y")),  # not a boolean: the next type
     ],
 )
-def test_observation_values(value: dict[str, Any], expected: str) -> None:
+def test_observation_values(value: dict[str, Any], expected: Detail) -> None:
     observation = {"resourceType": "Observation", "code": cc(text="Test"), **value}
     assert summarize(observation).details == (expected,)
 
@@ -280,7 +320,27 @@ def test_observation_interpretation_uses_the_label() -> None:
             cc(code="H", system="http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation")
         ],
     }
-    assert summarize(observation).details == ("2.46 mg/dL", "Interpretation: H")
+    assert summarize(observation).details == (Detail("", "2.46 mg/dL"), Detail("Interpretation", "H"))
+
+
+def test_observation_components() -> None:
+    observation = {
+        "resourceType": "Observation",
+        "code": cc(text="Questionnaire"),
+        "component": [
+            {"code": cc(text="Smoker"), "valueBoolean": True},
+            {"code": cc(text="Drinks alcohol"), "valueBoolean": False},
+            {"code": cc(text="Cigarettes per day"), "valueInteger": 10},
+            {"valueBoolean": True},  # no name: the answer alone
+            {"code": cc(text="Unanswered")},  # no value: nothing
+        ],
+    }
+    assert summarize(observation).details == (
+        Detail("Yes", "Smoker"),
+        Detail("No", "Drinks alcohol"),
+        Detail("", "Cigarettes per day: 10"),
+        Detail("Yes", ""),
+    )
 
 
 @pytest.mark.parametrize(
@@ -343,14 +403,16 @@ def test_medications() -> None:
         "medicationReference": {"reference": "#m1"},
         "dosageInstruction": [{"text": "1 tablet at night"}, {"text": "1 tablet at night"}],
     }
-    assert summarize(contained) == ItemSummary("Simvastatin 40 mg", "active", None, ("1 tablet at night",))
+    assert summarize(contained) == ItemSummary(
+        "Simvastatin 40 mg", "active", None, plain("1 tablet at night")
+    )
     administration = {
         "resourceType": "MedicationAdministration",
         "medicationCodeableConcept": cc(display="Paracetamol"),
         "dosage": {"text": "1 g iv"},
         "effectiveDateTime": "2024-01-01T10:00:00Z",
     }
-    assert summarize(administration).details == ("1 g iv",)
+    assert summarize(administration).details == plain("1 g iv")
     referenced = {"resourceType": "MedicationStatement", "medicationReference": {"reference": "Medication/x"}}
     calls: list[str] = []
 
@@ -399,10 +461,10 @@ def test_documents_consents_and_plans() -> None:
     )
     assert summarize(
         {"resourceType": "CarePlan", "title": "Diabetes plan", "description": "Walk daily"}
-    ).details == ("Walk daily",)
+    ).details == plain("Walk daily")
     assert summarize({"resourceType": "CarePlan", "category": [cc(text="Diet")]}).title == "Diet"
     report = {"resourceType": "DiagnosticReport", "code": cc(text="Blood count"), "conclusion": "Normal"}
-    assert summarize(report).details == ("Normal",)
+    assert summarize(report).details == plain("Normal")
 
 
 def test_unknown_and_empty_resources_fall_back_to_their_type() -> None:
@@ -417,7 +479,7 @@ def test_long_text_is_clipped() -> None:
     )
     assert len(summary.title) == display.MAX_TEXT
     assert summary.title.endswith("…")
-    assert len(summary.details[0]) == display.MAX_TEXT
+    assert len(summary.details[0].value) == display.MAX_TEXT
 
 
 def test_narrative_is_never_shown() -> None:
@@ -442,8 +504,30 @@ def assert_plain_summary(summary: ItemSummary) -> None:
     assert summary.status is None or isinstance(summary.status, str)
     assert summary.date is None or isinstance(summary.date, str)
     assert isinstance(summary.details, tuple)
-    assert all(isinstance(d, str) and d for d in summary.details)
+    for detail in summary.details:
+        assert isinstance(detail, Detail)
+        assert isinstance(detail.label, str)
+        assert isinstance(detail.value, str)
+        assert detail.label or detail.value
+        assert detail.label in DETAIL_LABELS  # a msgid of the catalogue, never upstream text
 
+
+DETAIL_LABELS = {
+    "",
+    "Body site",
+    "Criticality",
+    "Criticality: high",
+    "Criticality: low",
+    "Criticality: unable to assess",
+    "Dose",
+    "Interpretation",
+    "No",
+    "No value",
+    "Outcome",
+    "Reaction",
+    "Severity",
+    "Yes",
+}
 
 TYPES = [
     "Condition",
@@ -577,4 +661,28 @@ def test_module_is_pure() -> None:
             imported.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module)
-    assert imported <= {"__future__", "math", "collections.abc", "dataclasses", "decimal", "typing"}
+    assert imported <= {
+        "__future__",
+        "math",
+        "collections.abc",
+        "dataclasses",
+        "decimal",
+        "typing",
+        "sharing.ips.sections",  # its tolerant reader; pure as well
+    }
+
+
+def test_detail_labels_are_marked_for_translation() -> None:
+    """Every label comes from a literal in a gettext_noop call, which makemessages extracts."""
+    tree = ast.parse(Path(display.__file__).read_text(encoding="utf-8"))
+    marked = {
+        node.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "gettext_noop"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    }
+    assert marked == DETAIL_LABELS - {""}
+    assert display.gettext_noop("Dose") == "Dose"

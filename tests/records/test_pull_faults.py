@@ -403,3 +403,34 @@ def test_referenced_medications_are_fetched_by_id(fake_upstream: FakeUpstream, l
     assert job.status == JobStatus.SUCCEEDED, job.detail
     assert stored_ids(linked_citizen, "Medication") == {"med1"}
     assert fake_upstream.requests_to("/fhir/Medication")[0].query["_id"] == ["med1"]
+
+
+def test_what_disappears_upstream_is_marked_not_deleted(
+    fake_upstream: FakeUpstream, linked_citizen: User, client: Any
+) -> None:
+    make_source(fake_upstream.base_url, name="Region")
+    fake_upstream.routes["GET /fhir/Condition"] = Answer(
+        body=searchset([condition("c1"), condition("c2", text="Old diagnosis")])
+    )
+    pull_now(linked_citizen)
+
+    fake_upstream.routes["GET /fhir/Condition"] = Answer(body=searchset([condition("c1")]))
+    _job, pull = pull_now(linked_citizen)
+
+    assert pull.missing == 1
+    gone = StoredResource.objects.get(owner=linked_citizen, resource_id="c2")
+    assert gone.missing_since is not None
+    assert StoredResource.objects.get(owner=linked_citizen, resource_id="c1").missing_since is None
+    client.force_login(linked_citizen)
+    page = client.get("/records/").content.decode()
+    assert "Old diagnosis" in page
+    assert "No longer at the source since" in page
+
+    # A failed pull marks nothing; a complete one that finds it again clears the mark.
+    fake_upstream.routes["GET /fhir/Condition"] = Answer(status=500, body={})
+    pull_now(linked_citizen)
+    assert StoredResource.objects.get(owner=linked_citizen, resource_id="c1").missing_since is None
+    fake_upstream.routes["GET /fhir/Condition"] = Answer(body=searchset([condition("c1"), condition("c2")]))
+    _job, pull = pull_now(linked_citizen)
+    assert pull.missing == 0
+    assert not StoredResource.objects.filter(owner=linked_citizen, missing_since__isnull=False).exists()

@@ -1,0 +1,1 @@
+"""`make bench`: the speed and memory budgets of CONTRACT.md, each against its floor in the same run."""

@@ -1,0 +1,226 @@
+"""`python -m bench [name …]`: prints one line per benchmark,
+`bench <name>: <ratio>x <what it is divided by> (<absolute figures>)`.
+
+Each runs against the real local FHIR sandbox (a separate process) and a throwaway SQLite database.
+"""
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+SANDBOX_PYTHON = Path(os.environ.get("SANDBOX_VENV", REPO / "var" / "sandbox-venv")) / "bin" / "python"
+IPS_EXAMPLES = REPO / "var" / "ips-2.0.0" / "package" / "example"
+PULL_RESOURCES = 2_000
+MEMORY_RESOURCES = 20_000
+MEMORY_BUDGET_MB = 300
+REPEATS = 5
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Sandbox:
+    def __init__(self, workdir: Path, record: Path) -> None:
+        port = _free_port()
+        self.base_url = f"http://127.0.0.1:{port}/fhir"
+        self.log = (workdir / f"sandbox-{port}.log").open("wb")
+        self.process = subprocess.Popen(
+            [str(SANDBOX_PYTHON), str(REPO / "sandbox" / "launch.py"), "--host", "127.0.0.1",
+             "--port", str(port), "--data-dir", str(workdir / f"sandbox-{port}"),
+             "--examples", str(IPS_EXAMPLES), "--load", str(record)],
+            stdout=self.log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"the FHIR sandbox exited; see {self.log.name}")
+            try:
+                if requests.get(f"{self.base_url}/metadata", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        raise SystemExit("the FHIR sandbox did not start in time")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        self.log.close()
+
+
+def _setup_django(workdir: Path) -> None:
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "portal.settings",
+            "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-key"),
+            "VAR_DIR": str(workdir / "var"),
+            "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    os.environ.pop("REDIS_URL", None)
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def plain_requests_pull(base_url: str, page_size: int) -> int:
+    """The floor: the same searches the portal makes, with plain requests and json, storing nothing."""
+    from bench.record import IDENTIFIER_SYSTEM, IDENTIFIER_VALUE
+    from portal.records.bundles import PATIENT_SEARCH_TYPES
+
+    session = requests.Session()
+    headers = {"Accept": "application/fhir+json", "Prefer": "handling=strict"}
+
+    def pages(url: str, params: dict[str, str] | None) -> Iterator[dict[str, Any]]:
+        while url:
+            page = session.get(url, params=params, headers=headers, timeout=60).json()
+            yield page
+            params = None
+            url = next((link["url"] for link in page.get("link", []) if link["relation"] == "next"), "")
+
+    count = 0
+    identifier = f"{IDENTIFIER_SYSTEM}|{IDENTIFIER_VALUE}"
+    patient = next(pages(f"{base_url}/Patient", {"identifier": identifier}))["entry"][0]["resource"]
+    medications: set[str] = set()
+    for resource_type in PATIENT_SEARCH_TYPES:
+        for page in pages(
+            f"{base_url}/{resource_type}", {"patient": patient["id"], "_count": str(page_size)}
+        ):
+            for entry in page.get("entry", []):
+                count += 1
+                reference = entry["resource"].get("medicationReference", {}).get("reference", "")
+                if reference.startswith("Medication/"):
+                    medications.add(reference.removeprefix("Medication/"))
+    ids = sorted(medications)
+    for start in range(0, len(ids), 50):
+        chunk = ids[start : start + 50]
+        for page in pages(f"{base_url}/Medication", {"_id": ",".join(chunk), "_count": str(len(chunk))}):
+            count += len(page.get("entry", []))
+    return count + 1
+
+
+def portal_pull(base_url: str, label: str) -> tuple[float, int]:
+    """One pull by the portal's own service, for a citizen seen for the first time (every row is new)."""
+    from bench.record import IDENTIFIER_SYSTEM, IDENTIFIER_VALUE
+    from portal.accounts.models import User
+    from portal.accounts.services import profile_ensure
+    from portal.jobs.models import Job, JobStatus
+    from portal.jobs.services import job_run
+    from portal.records.models import AuthMode, DataSource, StoredResource
+    from portal.records.services import pull_start
+
+    source, _created = DataSource.objects.get_or_create(
+        name=f"Bench {base_url}",
+        defaults={
+            "base_url": base_url,
+            "auth_mode": AuthMode.OPEN,
+            "patient_identifier_system": IDENTIFIER_SYSTEM,
+        },
+    )
+    user = User.objects.create_user(email=f"{label}@bench.example")
+    profile = profile_ensure(user=user)
+    profile.national_identifier_system, profile.national_identifier_value = (
+        IDENTIFIER_SYSTEM,
+        IDENTIFIER_VALUE,
+    )
+    profile.save()
+    (job,) = pull_start(owner=user)
+    started = time.perf_counter()
+    job_run(job_id=job.id)
+    elapsed = time.perf_counter() - started
+    job = Job.objects.get(id=job.id)
+    if job.status != JobStatus.SUCCEEDED:
+        raise SystemExit(f"the pull failed: {job.detail}")
+    return elapsed, StoredResource.objects.filter(owner=user, source=source).count()
+
+
+def _median_seconds(run: Callable[[], object]) -> float:
+    times = []
+    for _ in range(REPEATS):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def bench_pull(workdir: Path) -> None:
+    from bench.record import write_record
+    from portal.records.models import DataSource
+
+    sandbox = Sandbox(workdir, write_record(workdir / "record-2000.json", PULL_RESOURCES))
+    try:
+        page_size = DataSource._meta.get_field("page_size").get_default()
+        plain_requests_pull(sandbox.base_url, page_size)  # warm up both sides
+        portal_pull(sandbox.base_url, "warm-up")
+        floor = _median_seconds(lambda: plain_requests_pull(sandbox.base_url, page_size))
+        runs = [portal_pull(sandbox.base_url, f"pull-{index}") for index in range(REPEATS)]
+        ours = statistics.median(seconds for seconds, _count in runs)
+        stored = runs[0][1]
+    finally:
+        sandbox.stop()
+    print(
+        f"bench pull: {ours / floor:.2f}x plain requests paging the same searches "
+        f"({ours:.2f} s vs {floor:.2f} s for {stored} resources, median of {REPEATS})"
+    )
+
+
+def bench_pull_memory(workdir: Path) -> None:
+    from bench.record import write_record
+
+    sandbox = Sandbox(workdir, write_record(workdir / "record-20000.json", MEMORY_RESOURCES))
+    try:
+        # The pull runs in its own process, as in a worker; its peak RSS is what the kernel reports.
+        output = workdir / "pull-child.out"
+        with output.open("wb") as sink:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "bench.pull_child", sandbox.base_url],
+                cwd=REPO, env=os.environ.copy(), stdout=sink, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+            _pid, status, usage = os.wait4(child.pid, 0)
+    finally:
+        sandbox.stop()
+    text = output.read_text(encoding="utf-8", errors="replace")
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"the pull process failed:\n{text[-3000:]}")
+    peak_mb = usage.ru_maxrss / 1024  # kilobytes on Linux
+    seconds, stored = text.split()[-2:]
+    print(
+        f"bench pull-memory: {peak_mb / MEMORY_BUDGET_MB:.2f}x the {MEMORY_BUDGET_MB} MB budget "
+        f"(peak RSS {peak_mb:.0f} MB pulling {stored} resources in {float(seconds):.1f} s)"
+    )
+
+
+BENCHES = {"pull": bench_pull, "pull-memory": bench_pull_memory}
+
+
+def main(names: list[str]) -> None:
+    unknown = set(names) - BENCHES.keys()
+    if unknown:
+        raise SystemExit(f"unknown benchmarks: {', '.join(sorted(unknown))}; known: {', '.join(BENCHES)}")
+    if not SANDBOX_PYTHON.exists() or not IPS_EXAMPLES.exists():
+        raise SystemExit("the FHIR sandbox is not set up: run `make sandbox`")
+    with tempfile.TemporaryDirectory(prefix="portal-bench-") as directory:
+        workdir = Path(directory)
+        _setup_django(workdir)
+        for name in names or list(BENCHES):
+            BENCHES[name](workdir)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
