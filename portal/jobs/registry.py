@@ -30,6 +30,9 @@ class JobKind:
     run: Callable[[Job, ProgressReporter], JobOutcome]
     # The job page's button to the result: a download, or the page the work updated.
     result_label: str | Promise
+    # Where the citizen goes on from the job page, whatever the outcome (e.g. to try again): a URL name.
+    home_url_name: str
+    home_label: str | Promise
 
 
 _KINDS: dict[str, JobKind] = {}
@@ -40,7 +43,13 @@ DOWNLOAD = _("Download")
 
 
 def job_kind(
-    name: str, *, title: str | Promise, queue: str = "default", result_label: str | Promise = DOWNLOAD
+    name: str,
+    *,
+    title: str | Promise,
+    queue: str = "default",
+    result_label: str | Promise = DOWNLOAD,
+    home_url_name: str = "",
+    home_label: str | Promise = "",
 ) -> Callable[[Callable[[Job, ProgressReporter], JobOutcome]], Callable[[Job, ProgressReporter], JobOutcome]]:
     if queue not in QUEUES:
         raise ValueError(f"Unknown queue {queue!r}")
@@ -50,7 +59,15 @@ def job_kind(
     ) -> Callable[[Job, ProgressReporter], JobOutcome]:
         if name in _KINDS and _KINDS[name].run is not run:
             raise ValueError(f"Job kind {name!r} is registered twice")
-        _KINDS[name] = JobKind(name=name, title=title, queue=queue, run=run, result_label=result_label)
+        _KINDS[name] = JobKind(
+            name=name,
+            title=title,
+            queue=queue,
+            run=run,
+            result_label=result_label,
+            home_url_name=home_url_name,
+            home_label=home_label,
+        )
         return run
 
     return register
@@ -63,6 +80,12 @@ def kind_title(name: str) -> str | Promise:
 
 def kind_result_label(name: str) -> str | Promise:
     return _KINDS[name].result_label if name in _KINDS else _("Open the result")
+
+
+def kind_home(name: str) -> tuple[str, str | Promise] | None:
+    """(URL name, label) of the page the job page links back to, if the kind has one."""
+    kind = _KINDS.get(name)
+    return (kind.home_url_name, kind.home_label) if kind and kind.home_url_name else None
 
 
 def kind_get(name: str) -> JobKind:

@@ -8,7 +8,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from portal.accounts.auth import request_citizen
-from portal.jobs.registry import kind_result_label, kind_title
+from portal.jobs.registry import kind_home, kind_result_label, kind_title
 from portal.jobs.selectors import jobs_of_owner
 
 
@@ -29,5 +29,10 @@ def job_detail(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
     return render(
         request,
         "jobs/detail.html",
-        {"job": job, "title": kind_title(job.kind), "result_label": kind_result_label(job.kind)},
+        {
+            "job": job,
+            "title": kind_title(job.kind),
+            "result_label": kind_result_label(job.kind),
+            "home": kind_home(job.kind),
+        },
     )

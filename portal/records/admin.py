@@ -2,12 +2,16 @@ from typing import Any
 
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db import models
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from portal.records.fhir_client import UpstreamError
 from portal.records.models import Connection, DataSource, Pull
+from portal.records.services import source_check
 
 # Stored resources are deliberately not in the admin: operators run the portal, they do not read records.
 
@@ -80,6 +84,20 @@ class DataSourceAdmin(admin.ModelAdmin):
 
     list_display = ("name", "base_url", "auth_mode", "enabled", "has_secret", "has_key", "updated_at")
     list_filter = ("enabled", "auth_mode")
+    actions = ("check_sources",)
+
+    @admin.action(
+        description=_("Check that the selected sources answer (and accept the portal's credentials)")
+    )
+    def check_sources(self, request: HttpRequest, sources: QuerySet[DataSource]) -> None:
+        for source in sources:
+            try:
+                source_check(source=source)
+            except UpstreamError as error:
+                self.message_user(request, f"{source.name}: {gettext(error.message)}", messages.ERROR)
+            else:
+                answered = gettext("the source answered.")
+                self.message_user(request, f"{source.name}: {answered}", messages.SUCCESS)
 
     @admin.display(boolean=True, description=_("secret stored"))
     def has_secret(self, source: DataSource) -> bool:

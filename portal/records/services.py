@@ -240,6 +240,15 @@ def connection_store_tokens(*, connection: Connection, response: TokenResponse) 
     connection.save()
 
 
+def source_check(*, source: DataSource) -> None:
+    """An operator's check: the source answers with a CapabilityStatement and, for backend services, grants
+    the portal a token. Raises UpstreamError with a readable reason otherwise."""
+    unsigned = FhirEndpoint(source.base_url, timeouts=_timeouts(source), retry=_retry_policy())
+    unsigned.capability()
+    if source.auth_mode == AuthMode.BACKEND_SERVICES:
+        BackendServicesToken(source, unsigned)(renew=True)
+
+
 # ---------------------------------------------------------------------- the pull
 
 

@@ -134,3 +134,20 @@ def test_the_pull_button_runs_in_a_real_worker(
     assert answer["result_url"] == "/records/"
     assert StoredResource.objects.filter(owner=citizen, resource_type="Immunization").count() == 8
     assert "ypertension" in client.get("/records/").content.decode()
+
+
+def test_a_failed_pull_page_explains_and_leads_back(
+    fake_upstream: FakeUpstream, citizen: User, citizen_client: Client
+) -> None:
+    link_identifier(citizen)
+    make_source(fake_upstream.base_url)
+    fake_upstream.routes["GET /fhir/Condition"] = Answer(status=503, body={})
+    job, _pull = pull_now(citizen)
+
+    page = citizen_client.get(f"/jobs/{job.id}/").content.decode()
+
+    assert "The data source answered with a server error. Please try again later." in page
+    assert 'href="/records/" data-testid="job-home"' in page
+    records = citizen_client.get("/records/").content.decode()
+    assert "The data source answered with a server error." in records
+    assert 'data-testid="pull-button"' in records
