@@ -193,13 +193,18 @@ def celery_worker_process(
     worker.stop()
 
 
-def ips_example(name: str) -> dict[str, Any]:
-    """One example of the HL7 IPS 2.0.0 package, e.g. ips_example("Bundle-bundle-ips-all-sections")."""
-    path = IPS_EXAMPLES / f"{name}.json"
+def ips_package_file(name: str) -> dict[str, Any]:
+    """One JSON file of the HL7 IPS 2.0.0 package, e.g. "StructureDefinition-Composition-uv-ips"."""
+    path = IPS_EXAMPLES.parent / f"{name}.json"
     if not path.exists():
-        service_missing(f"the IPS 2.0.0 examples are not unpacked at {IPS_EXAMPLES} (run `make sandbox`)")
+        service_missing(f"the IPS 2.0.0 package is not at {IPS_EXAMPLES.parent} (run `make sandbox`)")
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data
+
+
+def ips_example(name: str) -> dict[str, Any]:
+    """One example of the HL7 IPS 2.0.0 package, e.g. ips_example("Bundle-bundle-ips-all-sections")."""
+    return ips_package_file(f"example/{name}")
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from sharing.ips.sections import (
     gettext_noop,
     section_of,
 )
-from tests.conftest import IPS_EXAMPLES, ips_example, service_missing
+from tests.conftest import IPS_EXAMPLES, ips_example, ips_package_file
 
 IPS_PACKAGE = IPS_EXAMPLES.parent
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
@@ -32,14 +32,6 @@ OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-catego
 KNOWN_DISAGREEMENTS = {
     "Condition/4f3d8f79-2f96-48c5-b346-d47f0c66c981": ("functional_status", "problems"),
 }
-
-
-def package_json(name: str) -> dict[str, Any]:
-    path = IPS_PACKAGE / f"{name}.json"
-    if not path.exists():
-        service_missing(f"the IPS 2.0.0 package is not unpacked at {IPS_PACKAGE} (run `make sandbox`)")
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return data
 
 
 def composition_sections(bundle: dict[str, Any]) -> dict[str, set[str]]:
@@ -154,7 +146,7 @@ def test_titles_are_marked_for_translation_without_django() -> None:
 
 
 def test_table_matches_the_igs_composition_profile() -> None:
-    profile = package_json("StructureDefinition-Composition-uv-ips")
+    profile = ips_package_file("StructureDefinition-Composition-uv-ips")
     elements = profile["snapshot"]["element"]
     slices = {
         e["sliceName"]: e for e in elements if e["path"] == "Composition.section" and e.get("sliceName")
@@ -201,14 +193,14 @@ def test_loinc_displays_match_the_all_sections_example() -> None:
 
 
 def test_pregnancy_codes_match_the_igs_pregnancy_profiles() -> None:
-    status = package_json("StructureDefinition-Observation-pregnancy-status-uv-ips")
+    status = ips_package_file("StructureDefinition-Observation-pregnancy-status-uv-ips")
     code = next(e for e in status["snapshot"]["element"] if e["id"] == "Observation.code")
     assert {c["code"] for c in code["patternCodeableConcept"]["coding"]} == sections.PREGNANCY_STATUS_CODES
     for value_set, codes in (
         ("ValueSet-pregnancies-summary-uv-ips", sections.PREGNANCY_OUTCOME_CODES),
         ("ValueSet-edd-method-uv-ips", sections.PREGNANCY_EDD_CODES),
     ):
-        include = package_json(value_set)["compose"]["include"]
+        include = ips_package_file(value_set)["compose"]["include"]
         assert {c["code"] for i in include for c in i["concept"]} == codes
 
 
