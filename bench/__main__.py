@@ -24,6 +24,7 @@ PULL_RESOURCES = 2_000
 MEMORY_RESOURCES = 20_000
 MEMORY_BUDGET_MB = 300
 REPEATS = 5
+BUTTON_BUDGET_SECONDS = 2.0
 
 
 def _free_port() -> int:
@@ -69,6 +70,8 @@ def _setup_django(workdir: Path) -> None:
             "VAR_DIR": str(workdir / "var"),
             "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
             "LOG_LEVEL": "WARNING",
+            # The button bench presses it through Django's test client.
+            "ALLOWED_HOSTS": "testserver",
         }
     )
     os.environ.pop("REDIS_URL", None)
@@ -206,7 +209,162 @@ def bench_pull_memory(workdir: Path) -> None:
     )
 
 
-BENCHES = {"pull": bench_pull, "pull-memory": bench_pull_memory}
+def _record_entries(count: int) -> tuple[list[Any], list[dict[str, Any]]]:
+    """The synthetic record as the portal stores it: entries for assembly, and the plain resources."""
+    from bench.record import record_resources
+    from sharing.ips.assemble import RecordEntry
+    from sharing.ips.sections import section_of
+
+    resources = record_resources(count)
+    entries = []
+    for index, resource in enumerate(resources):
+        section = section_of(resource)
+        entries.append(
+            RecordEntry(key=str(index), source="1", resource=resource, section=section.key if section else "")
+        )
+    return entries, resources
+
+
+def _document_info() -> Any:
+    import uuid
+    from datetime import UTC, datetime
+
+    from sharing.ips.assemble import DocumentInfo
+
+    return DocumentInfo(document_id=uuid.uuid4(), timestamp=datetime.now(UTC), software_version="bench")
+
+
+def bench_ips(workdir: Path) -> None:
+    """Assembling the document of 2,000 stored resources and writing its JSON, against the least any code
+    that reads those resources and writes JSON must do: json.loads + json.dumps of the same resources."""
+    import json
+
+    from sharing.ips.assemble import assemble
+
+    entries, resources = _record_entries(PULL_RESOURCES)
+    stored = json.dumps(resources)
+    info = _document_info()
+
+    def ours() -> None:
+        json.dumps(assemble(entries, patient_key="0", info=info), ensure_ascii=False, separators=(",", ":"))
+
+    ours()
+    floor = _median_seconds(lambda: json.dumps(json.loads(stored)))
+    mine = _median_seconds(ours)
+    print(
+        f"bench ips: {mine / floor:.2f}x json.loads + json.dumps of the same resources "
+        f"({mine * 1000:.0f} ms vs {floor * 1000:.0f} ms for {len(resources)} resources, median of {REPEATS})"
+    )
+
+
+def bench_ips_validate(workdir: Path) -> None:
+    """Our whole validation of that document against fhir.resources' R4B model validation alone."""
+    import json
+
+    from fhir.resources.R4B.bundle import Bundle
+
+    from sharing.ips.assemble import assemble
+    from sharing.ips.validate import validate_document
+
+    entries, _resources = _record_entries(PULL_RESOURCES)
+    bundle = assemble(entries, patient_key="0", info=_document_info())
+    serialized = json.dumps(bundle).encode()
+    if validate_document(bundle, bundle_json=serialized):
+        raise SystemExit("the bench document does not validate")
+    floor = _median_seconds(lambda: Bundle.model_validate_json(serialized))
+    mine = _median_seconds(lambda: validate_document(bundle, bundle_json=serialized))
+    print(
+        f"bench ips-validate: {mine / floor:.2f}x fhir.resources R4B Bundle.model_validate_json alone "
+        f"({mine:.2f} s vs {floor:.2f} s for {len(bundle['entry'])} entries, median of {REPEATS})"
+    )
+
+
+def bench_pdf(workdir: Path) -> None:
+    """The PDF of the all-sections example against WeasyPrint on the same HTML, rendered beforehand."""
+    import json
+    import re
+    from datetime import UTC, datetime
+
+    from weasyprint import HTML
+
+    from sharing.pdf import summary_html, summary_pdf
+
+    bundle = json.loads((IPS_EXAMPLES / "Bundle-bundle-ips-all-sections.json").read_text(encoding="utf-8"))
+    options: dict[str, Any] = {
+        "language": "en",
+        "generated_at": datetime(2026, 1, 1, tzinfo=UTC),
+        "sources": ["Sandbox national endpoint"],
+    }
+    html = summary_html(bundle, **options)
+    pdf = summary_pdf(bundle, **options)
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
+    floor = _median_seconds(lambda: HTML(string=html).write_pdf())
+    mine = _median_seconds(lambda: summary_pdf(bundle, **options))
+    print(
+        f"bench pdf: {mine / floor:.2f}x WeasyPrint on the same pre-rendered HTML "
+        f"({mine:.3f} s vs {floor:.3f} s, {pages} pages, {mine / max(pages, 1):.3f} s per page, "
+        f"median of {REPEATS})"
+    )
+
+
+def bench_button(workdir: Path) -> None:
+    """From pressing the button (POST /exports/) to the downloaded bundle, with 2,000 stored resources.
+
+    The export job runs in this process as the worker would run it: the broker's hop is not measured.
+    """
+    from django.test import Client
+    from django.utils import timezone
+
+    from portal.accounts.models import User
+    from portal.jobs.services import job_run
+    from portal.records.bundles import content_hash
+    from portal.records.models import AuthMode, DataSource, StoredResource
+    from sharing.models import Export
+
+    entries, _resources = _record_entries(PULL_RESOURCES)
+    user = User.objects.create_user(email="button@bench.example")
+    source = DataSource.objects.create(
+        name="Bench button", base_url="http://bench.invalid/fhir", auth_mode=AuthMode.OPEN
+    )
+    now = timezone.now()
+    StoredResource.objects.bulk_create(
+        StoredResource(
+            owner=user, source=source, resource_type=e.resource["resourceType"], resource_id=e.resource["id"],
+            data=e.resource, content_hash=content_hash(e.resource), section=e.section,
+            first_fetched_at=now, changed_at=now, fetched_at=now,
+        )
+        for e in entries
+    )  # fmt: skip
+    client = Client()
+    client.force_login(user)
+
+    def press() -> None:
+        response = client.post("/exports/", {"format": "json"})
+        export = Export.objects.get(job_id=response["Location"].split("/")[2])
+        job_run(job_id=export.job_id)
+        answer = client.get(response["Location"], HTTP_ACCEPT="application/json").json()
+        if answer["status"] != "succeeded":
+            raise SystemExit(f"the export failed: {answer['detail']}")
+        download = client.get(answer["result_url"])
+        if download.status_code != 200 or not download.getvalue():
+            raise SystemExit("the download failed")
+
+    press()
+    seconds = _median_seconds(press)
+    print(
+        f"bench button: {seconds / BUTTON_BUDGET_SECONDS:.2f}x the {BUTTON_BUDGET_SECONDS:g} s budget "
+        f"({seconds:.2f} s from click to downloaded bundle of {len(entries)} resources, median of {REPEATS})"
+    )
+
+
+BENCHES = {
+    "pull": bench_pull,
+    "pull-memory": bench_pull_memory,
+    "ips": bench_ips,
+    "ips-validate": bench_ips_validate,
+    "pdf": bench_pdf,
+    "button": bench_button,
+}
 
 
 def main(names: list[str]) -> None:

@@ -133,11 +133,17 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "jobs-sweep": {"task": "portal.jobs.tasks.jobs_sweep", "schedule": 60.0},
+    "exports-purge": {"task": "sharing.tasks.exports_purge", "schedule": 300.0},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # A job left queued this long without a worker picking it up is sent again by the sweeper.
 JOB_REQUEUE_AFTER_SECONDS = env.int("JOB_REQUEUE_AFTER_SECONDS", default=120)
 JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
+# Making a summary (and its PDF) is bounded: one that takes longer is a failed job, not a stuck worker.
+EXPORT_SOFT_TIME_LIMIT = env.int("EXPORT_SOFT_TIME_LIMIT", default=120)
+EXPORT_TIME_LIMIT = env.int("EXPORT_TIME_LIMIT", default=150)
+# A prepared download is deleted this long after it was made (the history row stays).
+EXPORT_FILE_LIFETIME_SECONDS = env.int("EXPORT_FILE_LIFETIME_SECONDS", default=24 * 60 * 60)
 
 # ---------------------------------------------------------------------------- secrets at rest, FHIR upstreams
 
@@ -244,7 +250,8 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = DEBUG
-MEDIA_ROOT = VAR_DIR / "media"
+# Generated files (exports) go through Django's storage API; on disk here unless STORAGES says otherwise.
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 
 # ---------------------------------------------------------------------------- logging
 

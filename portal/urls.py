@@ -6,6 +6,7 @@ from portal import views
 from portal.accounts import views as account_views
 from portal.jobs import views as job_views
 from portal.records import views as record_views
+from sharing import views as sharing_views
 
 # Staff sign in through allauth too: its rate limits and MFA apply to the admin.
 admin.autodiscover()
@@ -23,5 +24,7 @@ urlpatterns = [
     path("records/pull/", record_views.records_pull, name="records_pull"),
     path("records/connect/<int:source_id>/", record_views.records_connect, name="records_connect"),
     path("records/connect/callback/", record_views.records_connect_callback, name="records_connect_callback"),
+    path("exports/", sharing_views.exports, name="exports"),
+    path("exports/<uuid:export_id>/download/", sharing_views.export_download, name="export_download"),
     path("admin/", admin.site.urls),
 ]

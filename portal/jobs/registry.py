@@ -33,6 +33,9 @@ class JobKind:
     # Where the citizen goes on from the job page, whatever the outcome (e.g. to try again): a URL name.
     home_url_name: str
     home_label: str | Promise
+    # Seconds; None: the worker's defaults (CELERY_TASK_SOFT_TIME_LIMIT / CELERY_TASK_TIME_LIMIT).
+    soft_time_limit: int | None = None
+    time_limit: int | None = None
 
 
 _KINDS: dict[str, JobKind] = {}
@@ -50,6 +53,8 @@ def job_kind(
     result_label: str | Promise = DOWNLOAD,
     home_url_name: str = "",
     home_label: str | Promise = "",
+    soft_time_limit: int | None = None,
+    time_limit: int | None = None,
 ) -> Callable[[Callable[[Job, ProgressReporter], JobOutcome]], Callable[[Job, ProgressReporter], JobOutcome]]:
     if queue not in QUEUES:
         raise ValueError(f"Unknown queue {queue!r}")
@@ -67,6 +72,8 @@ def job_kind(
             result_label=result_label,
             home_url_name=home_url_name,
             home_label=home_label,
+            soft_time_limit=soft_time_limit,
+            time_limit=time_limit,
         )
         return run
 

@@ -36,10 +36,17 @@ def job_create(*, owner: User | None, kind: str, params: dict[str, Any] | None =
 
 
 def job_enqueue(*, job: Job) -> None:
-    queue = kind_get(job.kind).queue
+    kind = kind_get(job.kind)
     job_id = str(job.id)
+    limits = {
+        name: value
+        for name, value in (("soft_time_limit", kind.soft_time_limit), ("time_limit", kind.time_limit))
+        if value is not None
+    }
     # A rolled-back job was never there: nothing may reach the broker before the row is committed.
-    transaction.on_commit(lambda: celery_app.send_task(RUN_TASK, args=[job_id], queue=queue))
+    transaction.on_commit(
+        lambda: celery_app.send_task(RUN_TASK, args=[job_id], queue=kind.queue, **limits)  # type: ignore[arg-type]
+    )
 
 
 def job_claim(*, job_id: uuid.UUID) -> Job | None:

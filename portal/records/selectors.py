@@ -29,6 +29,8 @@ class RecordItem:
     fetched_at: datetime
     missing_since: datetime | None
     resource_type: str
+    # The stored row's id: the Yellow Button page names single items by it when the citizen leaves one out.
+    pk: int = 0
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ def record_sections(*, owner: User) -> list[RecordSection]:
                     fetched_at=row.fetched_at,
                     missing_since=row.missing_since,
                     resource_type=row.resource_type,
+                    pk=row.pk,
                 )
             )
         sections.append(

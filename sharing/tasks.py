@@ -1,0 +1,10 @@
+"""Celery tasks of the Yellow Button: ids in, one service call, nothing else."""
+
+from celery import shared_task
+
+from sharing import services
+
+
+@shared_task(name="sharing.tasks.exports_purge")
+def exports_purge() -> None:
+    services.exports_purge()
