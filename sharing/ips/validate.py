@@ -286,6 +286,14 @@ _COMPOSITION_CHECKS: Final = (
     _Check(
         "ips-composition-author", "author.exists()", "the Composition needs at least one author", ".author"
     ),
+    # The IG's careProvisioningEvent slice: the period the summary covers, as the Yellow Button issues it.
+    _Check(
+        "ips-composition-event",
+        "event.where(code.coding.where(system = 'http://terminology.hl7.org/CodeSystem/v3-ActClass'"
+        " and code = 'PCPR').exists() and period.exists()).exists()",
+        "the Composition needs a care provision event (PCPR) with the period it covers",
+        ".event",
+    ),
 )
 _COMPOSITION_PROFILE_CHECK: Final = _Check(
     "ips-composition-profile",

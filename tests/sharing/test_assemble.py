@@ -410,3 +410,20 @@ def test_an_upstream_document_places_its_items_and_its_composition_is_never_copi
     # The source filed the condition under functional status; the portal's own rule calls it a problem.
     assert impaired_mobility in json.dumps(upstream_composition)
     assert functional_status(with_document) == functional_status(without) + 1
+
+
+def test_the_patients_managing_organisation_is_the_custodian_when_the_sources_hold_it() -> None:
+    entries = record_of(ALL_SECTIONS)
+    patient = next(e for e in entries if e.resource["resourceType"] == "Patient")
+    organisation = RecordEntry(
+        key="org", source="1", resource={"resourceType": "Organization", "id": "gp", "name": "Hamilton GP"}
+    )
+    managed = {**patient.resource, "managingOrganization": {"reference": "Organization/gp"}}
+    with_organisation = [e if e is not patient else RecordEntry(e.key, e.source, managed) for e in entries]
+
+    bundle = build([*with_organisation, organisation])
+
+    assert_valid(bundle)
+    by_url = {entry["fullUrl"]: entry["resource"] for entry in bundle["entry"]}
+    assert by_url[composition(bundle)["custodian"]["reference"]]["name"] == "Hamilton GP"
+    assert "custodian" not in composition(build(with_organisation))  # named but not held: no custodian

@@ -362,6 +362,13 @@ BREAKERS: list[tuple[str, Breaker, set[str]]] = [
     ("ips-composition-subject", on_composition(lambda c: c.pop("subject")), set()),
     ("ips-composition-subject", subject_elsewhere, set()),
     ("ips-composition-author", on_composition(lambda c: c.pop("author")), set()),
+    ("ips-composition-event", on_composition(lambda c: c.pop("event")), set()),
+    ("ips-composition-event", on_composition(lambda c: c["event"][0].pop("period")), set()),
+    (
+        "ips-composition-event",
+        on_composition(lambda c: c["event"][0]["code"][0]["coding"][0].update(code="PART")),
+        set(),
+    ),
     ("ips-composition-author", author_elsewhere, {"ips-references-resolve"}),
     ("ips-composition-author", on_composition(lambda c: c.update(author=[{"display": "Dr Who"}])), set()),
     ("ips-required-sections", without_section(PROBLEMS), set()),
