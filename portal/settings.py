@@ -268,5 +268,7 @@ LOGGING = {
         "urllib3": {"level": "WARNING"},
         "requests": {"level": "WARNING"},
         "fhirclient": {"level": "WARNING"},
+        # WeasyPrint reports each rendering step at INFO; only its warnings (a refused URL) matter here.
+        "weasyprint": {"level": "WARNING"},
     },
 }
