@@ -248,3 +248,22 @@ def test_the_export_job_goes_to_the_export_queue_with_its_time_limits(
     assert kwargs["soft_time_limit"] == settings.EXPORT_SOFT_TIME_LIMIT
     assert kwargs["time_limit"] == settings.EXPORT_TIME_LIMIT
     assert export.job.kind == EXPORT_KIND
+
+
+def test_the_admin_lists_exports_without_their_files_or_contents(
+    citizen_client: Client, patricia: User, admin_user: User
+) -> None:
+    export, _job = run_export(citizen_client)
+    admin = Client()
+    admin.force_login(admin_user)
+
+    listing = admin.get("/admin/sharing/export/")
+    detail = admin.get(f"/admin/sharing/export/{export.id}/change/")
+    activities = admin.get("/admin/sharing/activity/")
+
+    for response in (listing, detail, activities):
+        assert response.status_code == 200
+        page = response.content.decode()
+        assert export.storage_name not in page
+        assert "Patricia" not in page
+    assert export.sha256 in detail.content.decode()
