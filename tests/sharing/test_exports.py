@@ -267,3 +267,11 @@ def test_the_admin_lists_exports_without_their_files_or_contents(
         assert export.storage_name not in page
         assert "Patricia" not in page
     assert export.sha256 in detail.content.decode()
+
+
+def test_beat_runs_the_purge_of_expired_files(settings: Any) -> None:
+    import sharing.tasks  # noqa: F401  (registers the task, as the worker's autodiscovery does)
+
+    names = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "sharing.tasks.exports_purge" in names
+    assert "sharing.tasks.exports_purge" in celery_app.tasks
