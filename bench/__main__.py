@@ -137,6 +137,8 @@ def portal_pull(base_url: str, label: str) -> tuple[float, int]:
             "patient_identifier_system": IDENTIFIER_SYSTEM,
         },
     )
+    # One bench database serves several benches, each with its own sandbox: pull from this one only.
+    DataSource.objects.exclude(pk=source.pk).update(enabled=False)
     user = User.objects.create_user(email=f"{label}@bench.example")
     profile = profile_ensure(user=user)
     profile.national_identifier_system, profile.national_identifier_value = (
