@@ -35,6 +35,7 @@ from sharing.ips.sections import (
     SECTION_BY_LOINC,
     SECTIONS,
     Section,
+    codes_of,
     gettext_noop,
     mappings_of,
 )
@@ -264,13 +265,13 @@ def _placed_as_upstream_documents_say(offered: list[RecordEntry], index: _Index)
     """
     placement: dict[str, str] = {}
     for document in offered:
-        if not _is_composition(document) or PATIENT_SUMMARY_CODE not in _loinc_codes(
-            document.resource.get("type")
+        if not _is_composition(document) or PATIENT_SUMMARY_CODE not in codes_of(
+            document.resource.get("type"), LOINC
         ):
             continue
         for section in mappings_of(document.resource.get("section")):
             ours = next(
-                (SECTION_BY_LOINC[c] for c in _loinc_codes(section.get("code")) if c in SECTION_BY_LOINC),
+                (SECTION_BY_LOINC[c] for c in codes_of(section.get("code"), LOINC) if c in SECTION_BY_LOINC),
                 None,
             )
             if ours is None:
@@ -284,15 +285,6 @@ def _placed_as_upstream_documents_say(offered: list[RecordEntry], index: _Index)
     if not placement:
         return offered
     return [replace(e, section=placement[e.key]) if e.key in placement else e for e in offered]
-
-
-def _loinc_codes(concept: Any) -> set[str]:
-    return {
-        coding["code"]
-        for value in mappings_of(concept)
-        for coding in mappings_of(value.get("coding"))
-        if coding.get("system") == LOINC and isinstance(coding.get("code"), str)
-    }
 
 
 def _rewritten(

@@ -324,7 +324,7 @@ def mappings_of(value: object) -> Iterator[Mapping[str, Any]]:
                 yield item
 
 
-def _codes(value: object, system: str | None = None) -> set[str]:
+def codes_of(value: object, system: str | None = None) -> set[str]:
     """The codes of every coding in one or more CodeableConcepts, optionally of one system only."""
     codes: set[str] = set()
     for concept in mappings_of(value):
@@ -378,22 +378,22 @@ def _section_key(resource: object) -> str | None:
 
 
 def _condition_section(condition: Mapping[str, Any]) -> str:
-    if _codes(condition.get("category")) & FUNCTIONAL_CATEGORIES:
+    if codes_of(condition.get("category")) & FUNCTIONAL_CATEGORIES:
         return "functional_status"
     # Any system: the code alone says whether the problem is still current.
-    if _codes(condition.get("clinicalStatus")) & CONDITION_PAST:
+    if codes_of(condition.get("clinicalStatus")) & CONDITION_PAST:
         return "past_illness"
     return "problems"
 
 
 def _observation_section(observation: Mapping[str, Any]) -> str:
-    codes = _codes(observation.get("code"), LOINC)
+    codes = codes_of(observation.get("code"), LOINC)
     if codes & PREGNANCY_CODES:
         return "pregnancy"
     category = observation.get("category")
-    if _codes(category) & FUNCTIONAL_CATEGORIES:
+    if codes_of(category) & FUNCTIONAL_CATEGORIES:
         return "functional_status"
-    categories = _codes(category, OBSERVATION_CATEGORY)
+    categories = codes_of(category, OBSERVATION_CATEGORY)
     if "vital-signs" in categories:
         return "vital_signs"
     if "social-history" in categories:
@@ -410,11 +410,11 @@ def _observation_section(observation: Mapping[str, Any]) -> str:
 
 
 def _consent_section(consent: Mapping[str, Any]) -> str | None:
-    if _codes(consent.get("scope"), CONSENT_SCOPE) & CONSENT_NOT_DIRECTIVE_SCOPES:
+    if codes_of(consent.get("scope"), CONSENT_SCOPE) & CONSENT_NOT_DIRECTIVE_SCOPES:
         return None
     return "advance_directives"
 
 
 def _document_section(document: Mapping[str, Any]) -> str | None:
-    kinds = _codes(document.get("type"), LOINC) | _codes(document.get("category"), LOINC)
+    kinds = codes_of(document.get("type"), LOINC) | codes_of(document.get("category"), LOINC)
     return "advance_directives" if kinds & ADVANCE_DIRECTIVE_DOCUMENT_CODES else None
