@@ -134,6 +134,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "jobs-sweep": {"task": "portal.jobs.tasks.jobs_sweep", "schedule": 60.0},
     "exports-purge": {"task": "sharing.tasks.exports_purge", "schedule": 300.0},
+    "shares-purge": {"task": "sharing.tasks.shares_purge", "schedule": 300.0},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # A job left queued this long without a worker picking it up is sent again by the sweeper.
@@ -144,6 +145,28 @@ EXPORT_SOFT_TIME_LIMIT = env.int("EXPORT_SOFT_TIME_LIMIT", default=120)
 EXPORT_TIME_LIMIT = env.int("EXPORT_TIME_LIMIT", default=150)
 # A prepared download is deleted this long after it was made (the history row stays).
 EXPORT_FILE_LIFETIME_SECONDS = env.int("EXPORT_FILE_LIFETIME_SECONDS", default=24 * 60 * 60)
+
+# ---------------------------------------------------------------------------- sharing (SMART Health Links)
+
+# The portal's public origin (scheme://host[:port]) as clinicians reach it; it goes into every link and QR.
+# Empty: taken from the request that creates the share.
+PORTAL_ORIGIN = env.str("PORTAL_ORIGIN", default="").rstrip("/")
+# How long a share may live, in seconds: the choices offered to the citizen (15 minutes to 30 days).
+SHARE_EXPIRY_CHOICES = [15 * 60, 24 * 60 * 60, 7 * 24 * 60 * 60, 30 * 24 * 60 * 60]
+# Wrong passcodes a link may see in its whole life before it is locked for good.
+SHL_PASSCODE_ATTEMPTS = env.int("SHL_PASSCODE_ATTEMPTS", default=10)
+# A manifest's file URLs work once, for at most this long (the specification's limit is one hour).
+SHL_FILE_URL_LIFETIME_SECONDS = min(env.int("SHL_FILE_URL_LIFETIME_SECONDS", default=60 * 60), 60 * 60)
+# Requests per client address and link before 429 (django-ratelimit syntax, e.g. "60/m").
+SHL_RATE_LIMIT = env.str("SHL_RATE_LIMIT", default="60/m")
+# A manifest request is a small JSON object: anything bigger is refused unread.
+SHL_MANIFEST_BODY_MAX_BYTES = 4096
+# The citizen's access log is kept at least this long (EHDS Art. 9: three years); the portal deletes no row.
+ACCESS_LOG_RETENTION_DAYS = max(env.int("ACCESS_LOG_RETENTION_DAYS", default=3 * 366), 3 * 365)
+# Re-authentication: a share may be created this long after signing in (or re-authenticating), no later.
+ACCOUNT_REAUTHENTICATION_TIMEOUT = env.int("ACCOUNT_REAUTHENTICATION_TIMEOUT", default=300)
+# django-ratelimit keeps its counters in the default cache: Redis whenever REDIS_URL is set.
+RATELIMIT_USE_CACHE = "default"
 
 # ---------------------------------------------------------------------------- secrets at rest, FHIR upstreams
 
@@ -260,7 +283,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"redact_share_links": {"()": "portal.logfilters.RedactShareLinks"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_share_links"]}
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},

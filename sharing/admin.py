@@ -1,7 +1,9 @@
 from django.contrib import admin
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
-from sharing.models import Activity, Export
+from sharing.models import AccessEvent, Activity, Export, Share
+from sharing.shares import share_status
 
 # Operators see that exports happened and how they went; the files and their content are not in the admin.
 
@@ -48,3 +50,55 @@ class ActivityAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Share)
+class ShareAdmin(ReadOnlyAdmin):
+    """Status, expiry and use of each link; never its key, manifest id, passcode or files."""
+
+    list_display = ("id", "owner", "status", "has_passcode", "created_at", "expires_at", "access_count")
+    readonly_fields = (
+        "id", "owner", "job", "label", "sections", "language", "direct", "created_at", "expires_at",
+        "ready_at", "paused_at", "revoked_at", "files_deleted_at", "passcode_attempts_left",
+    )  # fmt: skip
+    exclude = ("link_secret", "manifest_digest", "passcode_hash", "excluded_items", "origin")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Share]:
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("job", "owner")
+            .annotate(accesses_total=Count("accesses"))
+        )
+
+    @admin.display(description="status")
+    def status(self, share: Share) -> str:
+        return str(share_status(share))
+
+    @admin.display(description="passcode", boolean=True)
+    def has_passcode(self, share: Share) -> bool:
+        return share.has_passcode
+
+    @admin.display(description="accesses", ordering="accesses_total")
+    def access_count(self, share: Share) -> int:
+        return int(getattr(share, "accesses_total", 0))
+
+
+@admin.register(AccessEvent)
+class AccessEventAdmin(ReadOnlyAdmin):
+    """The citizens' access logs as metadata: when, which link, the recipient's name as given, the outcome."""
+
+    list_display = ("created_at", "owner", "share", "recipient", "action", "outcome", "file_kind")
+    list_filter = ("action", "outcome")
+    readonly_fields = ("created_at", "owner", "share", "recipient", "action", "outcome", "file_kind")
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # kept at least three years (EHDS Art. 9)

@@ -84,3 +84,131 @@ class Activity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class Share(models.Model):
+    """One SMART Health Link: a static, encrypted copy of the citizen's summary for a clinician.
+
+    Only ciphertext is kept (``ShareFile``). The link's key and manifest id live only in ``link_secret``, a
+    Fernet token (portal.crypto), so the share page can show the link again; requests find the share by a
+    keyed hash of the manifest id. The passcode is kept only as an argon2 hash.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="shares")
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="share")
+    label = models.CharField(_("label"), max_length=80, blank=True)
+    sections = models.JSONField(_("sections"), default=list, blank=True)
+    excluded_items = models.JSONField(_("left-out items"), default=list, blank=True)
+    language = models.CharField(_("language"), max_length=8, default="en")
+    # The U flag: the link's URL answers GET with the document itself (never with a passcode).
+    direct = models.BooleanField(_("single-file link"), default=False)
+    origin = models.CharField(max_length=100, editable=False)
+    manifest_digest = models.CharField(max_length=64, unique=True, editable=False)
+    link_secret = models.TextField(editable=False)
+    passcode_hash = models.CharField(max_length=200, blank=True, editable=False)
+    passcode_attempts_left = models.PositiveIntegerField(_("passcode attempts left"), default=0)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires"))
+    ready_at = models.DateTimeField(_("ready"), null=True, blank=True)
+    paused_at = models.DateTimeField(_("paused"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    files_deleted_at = models.DateTimeField(_("files deleted"), null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        verbose_name = _("share")
+        verbose_name_plural = _("shares")
+        indexes = (models.Index(fields=("expires_at", "files_deleted_at")),)
+
+    def __str__(self) -> str:
+        return f"Share {self.id}"
+
+    @property
+    def has_passcode(self) -> bool:
+        return bool(self.passcode_hash)
+
+
+class ShareFileKind(models.TextChoices):
+    DOCUMENT = "document", _("Patient summary (FHIR document)")
+    PDF = "pdf", _("Patient summary (PDF)")
+
+
+class ShareFile(models.Model):
+    """One file of a share, as its compact JWE only: the portal keeps no plaintext copy."""
+
+    share = models.ForeignKey(Share, on_delete=models.CASCADE, related_name="files")
+    kind = models.CharField(max_length=16, choices=ShareFileKind.choices)
+    content_type = models.CharField(max_length=64, default="application/fhir+json")
+    jwe = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("share", "kind")
+        constraints = (models.UniqueConstraint(fields=("share", "kind"), name="one_file_per_kind_per_share"),)
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.share_id}"
+
+
+class FileTicket(models.Model):
+    """A manifest's ``location`` URL: works once, for at most an hour; only its hash is kept."""
+
+    token_digest = models.CharField(max_length=64, primary_key=True)
+    file = models.ForeignKey(ShareFile, on_delete=models.CASCADE, related_name="tickets")
+    recipient = models.CharField(max_length=200)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = (models.Index(fields=("expires_at",)),)
+
+    def __str__(self) -> str:
+        return f"ticket for {self.file_id}"
+
+
+class AccessAction(models.TextChoices):
+    MANIFEST = "manifest", _("Opened the link")
+    FILE = "file", _("Fetched a file")
+    DIRECT = "direct", _("Fetched the document directly")
+
+
+class AccessOutcome(models.TextChoices):
+    OPENED = "opened", _("Opened")
+    FILE_SENT = "file-sent", _("File sent")
+    WRONG_PASSCODE = "wrong-passcode", _("Wrong passcode")
+    LOCKED = "locked", _("Refused: locked after too many wrong passcodes")
+    EXPIRED = "expired", _("Refused: the link had expired")
+    REVOKED = "revoked", _("Refused: you had revoked the link")
+    PAUSED = "paused", _("Refused: you had paused the link")
+    NOT_READY = "not-ready", _("Refused: the link was not ready yet")
+    FILE_LINK_GONE = "file-link-gone", _("Refused: the file address had expired or was used")
+    TOO_MANY = "too-many-requests", _("Refused: too many requests")
+    BAD_REQUEST = "bad-request", _("Refused: the request could not be read")
+
+
+class AccessEvent(models.Model):
+    """The citizen's access log: one row per request to one of their links. Never the link, key or passcode.
+
+    Kept at least ``ACCESS_LOG_RETENTION_DAYS`` (three years): nothing in the portal deletes these rows, and a
+    share with rows cannot be deleted on its own.
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="share_accesses"
+    )
+    share = models.ForeignKey(Share, on_delete=models.RESTRICT, related_name="accesses")
+    created_at = models.DateTimeField(_("when"), auto_now_add=True)
+    recipient = models.CharField(_("recipient (as given)"), max_length=200, blank=True)
+    action = models.CharField(_("action"), max_length=16, choices=AccessAction.choices)
+    outcome = models.CharField(_("outcome"), max_length=32, choices=AccessOutcome.choices)
+    file_kind = models.CharField(_("file"), max_length=16, choices=ShareFileKind.choices, blank=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        verbose_name = _("access-log entry")
+        verbose_name_plural = _("access log")
+        indexes = (models.Index(fields=("owner", "created_at")), models.Index(fields=("share", "created_at")))
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.outcome} at {self.created_at:%Y-%m-%d %H:%M}"

@@ -8,12 +8,25 @@ from django.utils.translation import gettext
 from portal.accounts.models import User
 from portal.records.selectors import RecordSection, record_sections
 from sharing.ips.sections import SECTIONS, Section
-from sharing.models import Activity, Export
+from sharing.models import AccessEvent, Activity, Export, Share
 
 
 def exports_of_owner(*, owner: User) -> QuerySet[Export]:
     """The only way views reach exports: anything not in here is another citizen's, hence a 404."""
     return Export.objects.filter(owner=owner).select_related("job")
+
+
+def shares_of_owner(*, owner: User) -> QuerySet[Share]:
+    """The only way views reach shares: another citizen's share is not in here, hence a 404."""
+    return Share.objects.filter(owner=owner).select_related("job")
+
+
+def accesses_of_owner(*, owner: User) -> QuerySet[AccessEvent]:
+    return AccessEvent.objects.filter(owner=owner).select_related("share")
+
+
+def accesses_of_share(*, share: Share) -> QuerySet[AccessEvent]:
+    return AccessEvent.objects.filter(share=share, owner_id=share.owner_id)
 
 
 def activities_of_owner(*, owner: User, limit: int = 50) -> list[Activity]:

@@ -154,6 +154,12 @@ def document_build(
     )
 
 
+def invalid_document_error(problems: list[Problem]) -> JobError:
+    """The citizen's message for a document that failed its checks: rule keys and messages, no content."""
+    reasons = "; ".join(f"{p.rule}: {p.message}" for p in problems[:5])
+    return JobError(gettext(INVALID) + reasons)
+
+
 def export_run(*, job: Job, report: ProgressReporter) -> JobOutcome:
     """The export job: build, check, render, store; safe to run again for the same job."""
     export = Export.objects.select_related("owner").get(job=job)
@@ -170,8 +176,7 @@ def export_run(*, job: Job, report: ProgressReporter) -> JobOutcome:
         # Rule keys and locations only: the messages name no clinical content.
         logger.warning("export %s: invalid document: %s", export.id, [p.rule for p in built.problems[:20]])
         Activity.objects.create(owner=export.owner, kind=ActivityKind.EXPORT_FAILED, export=export)
-        reasons = "; ".join(f"{p.rule}: {p.message}" for p in built.problems[:5])
-        raise JobError(gettext(INVALID) + reasons)
+        raise invalid_document_error(built.problems)
     if export.format == ExportFormat.PDF:
         report(65, RENDERING_PDF)
         from sharing.pdf import summary_pdf  # WeasyPrint loads only where PDFs are made
