@@ -18,6 +18,16 @@ COPY requirements-prod.lock /tmp/requirements-prod.lock
 # Exactly what the lock names: the pins of requirements.lock without the development tools (`make lock`).
 RUN /opt/venv/bin/pip install --require-hashes --no-deps -r /tmp/requirements-prod.lock
 
+# ---------------------------------------------------------------------------- viewer: the clinician viewer's script
+# Our source and the pinned npm packages (jose, DOMPurify) bundled by esbuild, as `make setup` does.
+FROM node:20-bookworm-slim AS viewer
+WORKDIR /build
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY frontend ./frontend
+RUN node_modules/.bin/esbuild frontend/viewer/main.js --bundle --minify --format=esm --target=es2020 \
+        --outfile=viewer.js
+
 # ---------------------------------------------------------------------------- runtime
 FROM python:3.11-slim-bookworm AS runtime
 
@@ -35,6 +45,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     DJANGO_SETTINGS_MODULE=portal.settings \
     VAR_DIR=/app/var \
+    CONN_MAX_AGE=60 \
     PORT=8000
 
 COPY --from=builder /opt/venv /opt/venv
@@ -42,6 +53,7 @@ COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
 # The code stays owned by root (read-only for the app); only VAR_DIR is writable by the portal user.
 COPY . /app
+COPY --from=viewer /build/viewer.js /app/static/viewer/viewer.js
 RUN mkdir -p /app/var && chown portal:portal /app/var
 
 USER portal

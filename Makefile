@@ -13,10 +13,14 @@ IPS_PACKAGE := hl7.fhir.uv.ips@2.0.0
 IPS_SHA256 := 4a5cff17580f869140614ac51097d81540c63644d550ced8d4cd9b9bce7345c4
 IPS_DIR := var/ips-2.0.0
 IPS_STAMP := $(IPS_DIR)/.unpacked
+# The clinician viewer's script: our source plus pinned npm packages (jose, DOMPurify), bundled by esbuild into
+# static/ at build time. Nothing is loaded from a CDN.
+VIEWER_BUNDLE := static/viewer/viewer.js
+VIEWER_SOURCES := $(wildcard frontend/viewer/*.js)
 
 .PHONY: setup sandbox run test lint format bench lock clean messages
 
-setup: $(STAMP)
+setup: $(STAMP) $(VIEWER_BUNDLE)
 
 sandbox: $(SANDBOX_STAMP) $(IPS_STAMP)
 
@@ -27,6 +31,11 @@ $(STAMP): requirements.lock
 	$(VENV)/bin/uv pip install --quiet --python $(PY) --require-hashes -r requirements.lock
 	@rm -f $(VENV)/.installed-*
 	@touch $@
+
+$(VIEWER_BUNDLE): package.json package-lock.json $(VIEWER_SOURCES)
+	npm ci --silent --no-audit --no-fund
+	node_modules/.bin/esbuild frontend/viewer/main.js --bundle --minify --format=esm --target=es2020 \
+		--log-level=warning --outfile=$@
 
 $(SANDBOX_STAMP): sandbox/requirements.lock $(STAMP)
 	@test -x $(SANDBOX_VENV)/bin/python || $(PYTHON) -m venv $(SANDBOX_VENV)

@@ -386,6 +386,106 @@ def bench_button(workdir: Path) -> None:
     )
 
 
+MANIFEST_REQUESTS = 1_500
+MANIFEST_CLIENTS = 4
+
+
+def _throughput(url: str, body: dict[str, Any]) -> float:
+    """Requests per second of MANIFEST_CLIENTS clients, each on its own connection, POSTing body to url."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def client(count: int) -> None:
+        with requests.Session() as session:
+            for _ in range(count):
+                answer = session.post(url, json=body, timeout=30)
+                if answer.status_code != 200:
+                    raise SystemExit(f"{url} answered {answer.status_code}")
+
+    share = MANIFEST_REQUESTS // MANIFEST_CLIENTS
+    started = time.perf_counter()
+    with ThreadPoolExecutor(MANIFEST_CLIENTS) as pool:
+        list(pool.map(client, [share] * MANIFEST_CLIENTS))
+    return share * MANIFEST_CLIENTS / (time.perf_counter() - started)
+
+
+def bench_manifest(workdir: Path) -> None:
+    """SHL manifest POSTs per second against a trivial JSON view, both served by the same gunicorn.
+
+    The link has no passcode (argon2 would measure the hash, which is slow on purpose) and its two files are
+    the all-sections example's document and a PDF-sized DocumentReference, so each answer makes two file
+    URLs and one access-log row, as a clinician's first request does.
+    """
+    import json
+
+    from django.utils import timezone
+
+    from portal.accounts.models import User
+    from sharing.models import ShareFile, ShareFileKind
+    from sharing.shares import share_create, share_key, share_payload
+    from sharing.shl import jwe
+
+    port = _free_port()
+    origin = f"http://127.0.0.1:{port}"
+    user = User.objects.create_user(email="manifest@bench.example")
+    share = share_create(owner=user, expires_in=24 * 60 * 60, origin=origin)
+    document = (IPS_EXAMPLES / "Bundle-bundle-ips-all-sections.json").read_bytes()
+    for kind, plaintext in ((ShareFileKind.DOCUMENT, document), (ShareFileKind.PDF, os.urandom(60_000))):
+        ShareFile.objects.create(share=share, kind=kind, jwe=jwe.encrypt(plaintext, key=share_key(share)))
+    share.ready_at = timezone.now()
+    share.save(update_fields=["ready_at"])
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "bench.server_settings",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SHL_RATE_LIMIT": "1000000/s",
+        "CONN_MAX_AGE": "60",
+    }
+    log = (workdir / "manifest-server.log").open("wb")
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "portal.wsgi:application",
+         "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "1", "--log-level", "warning"],
+        env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        trivial = f"{origin}/bench/trivial-json"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.post(trivial, timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise SystemExit(f"the bench server did not start; see {log.name}")
+            time.sleep(0.3)
+        manifest_url = share_payload(share).url
+        body = {"recipient": "Bench clinic"}
+        if (
+            json.loads(requests.post(manifest_url, json=body, timeout=10).content)["files"][0].get("location")
+            is None
+        ):
+            raise SystemExit("the manifest gave no file location")
+        ours: list[float] = []
+        floor: list[float] = []
+        for index in range(REPEATS):
+            order = (
+                ((ours, manifest_url), (floor, trivial))
+                if index % 2
+                else ((floor, trivial), (ours, manifest_url))
+            )
+            for results, url in order:
+                results.append(_throughput(url, body))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+    ours_rate, floor_rate = statistics.median(ours), statistics.median(floor)
+    print(
+        f"bench manifest: {ours_rate / floor_rate:.2f}x a trivial JSON view on the same server "
+        f"({ours_rate:.0f} vs {floor_rate:.0f} requests/s, {MANIFEST_CLIENTS} clients, median of {REPEATS})"
+    )
+
+
 BENCHES = {
     "pull": bench_pull,
     "pull-memory": bench_pull_memory,
@@ -393,6 +493,7 @@ BENCHES = {
     "ips-validate": bench_ips_validate,
     "pdf": bench_pdf,
     "button": bench_button,
+    "manifest": bench_manifest,
 }
 
 

@@ -38,11 +38,12 @@ def encrypt(plaintext: str) -> str:
     return _current().encrypt(plaintext.encode()).decode()
 
 
-def decrypt(token: str) -> str:
+def decrypt(token: str, *, max_age_seconds: int | None = None) -> str:
+    """With ``max_age_seconds``, a token older than that fails like an altered one."""
     if not token:
         return ""
     try:
-        return _current().decrypt(token.encode()).decode()
+        return _current().decrypt(token.encode(), ttl=max_age_seconds).decode()
     except InvalidToken:
         raise DecryptionError("a stored secret could not be decrypted") from None
 

@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 
 export DEBUG="${DEBUG:-1}"
 export PORT="${PORT:-8000}"
+# Web requests keep their database connection for a minute instead of opening one each time.
+export CONN_MAX_AGE="${CONN_MAX_AGE:-60}"
 # The national endpoint the demo data source points at; on this machine it is the local sandbox.
 export FHIR_SANDBOX_URL="${FHIR_SANDBOX_URL:-http://127.0.0.1:8090/fhir}"
 FHIR_SANDBOX_URL="${FHIR_SANDBOX_URL%/}"

@@ -151,22 +151,6 @@ class ShareFile(models.Model):
         return f"{self.kind} of {self.share_id}"
 
 
-class FileTicket(models.Model):
-    """A manifest's ``location`` URL: works once, for at most an hour; only its hash is kept."""
-
-    token_digest = models.CharField(max_length=64, primary_key=True)
-    file = models.ForeignKey(ShareFile, on_delete=models.CASCADE, related_name="tickets")
-    recipient = models.CharField(max_length=200)
-    expires_at = models.DateTimeField()
-    used_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        indexes = (models.Index(fields=("expires_at",)),)
-
-    def __str__(self) -> str:
-        return f"ticket for {self.file_id}"
-
-
 class AccessAction(models.TextChoices):
     MANIFEST = "manifest", _("Opened the link")
     FILE = "file", _("Fetched a file")

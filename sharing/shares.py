@@ -31,7 +31,7 @@ from portal.jobs.models import Job, JobStatus
 from portal.jobs.registry import JobOutcome, ProgressReporter
 from portal.jobs.services import job_create
 from sharing.ips.sections import SECTION_BY_KEY
-from sharing.models import AccessEvent, AccessOutcome, FileTicket, Share, ShareFile, ShareFileKind
+from sharing.models import AccessEvent, AccessOutcome, Share, ShareFile, ShareFileKind
 from sharing.services import CHECKING, COLLECTING, RENDERING_PDF, document_build, invalid_document_error
 from sharing.shl import jwe
 from sharing.shl.payload import Payload, flags_of, new_key, new_manifest_id, viewer_link
@@ -207,7 +207,7 @@ def share_resume(*, share: Share) -> None:
 
 
 def _delete_files(share_id: uuid.UUID, *, now: datetime) -> None:
-    ShareFile.objects.filter(share_id=share_id).delete()  # their tickets go with them
+    ShareFile.objects.filter(share_id=share_id).delete()
     Share.objects.filter(id=share_id, files_deleted_at__isnull=True).update(files_deleted_at=now)
 
 
@@ -222,7 +222,6 @@ def shares_purge() -> int:
         with transaction.atomic():
             _delete_files(share_id, now=now)
         done += 1
-    FileTicket.objects.filter(expires_at__lte=now - timedelta(days=1)).delete()
     if done:
         logger.info("shares purge: deleted the files of %d links", done)
     return done

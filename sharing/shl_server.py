@@ -7,19 +7,21 @@ revoked, paused, locked) look the same to the requester: the views answer them a
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import F
-from django.utils import timezone
+from django.db.models.functions import Length
 
-from sharing.models import AccessAction, AccessEvent, AccessOutcome, FileTicket, Share, ShareFile
+from portal import crypto
+from sharing.models import AccessAction, AccessEvent, AccessOutcome, Share, ShareFile
 from sharing.shares import manifest_digest, passcode_matches, share_refusal
 
 logger = logging.getLogger(__name__)
@@ -45,7 +47,10 @@ class WrongPasscode(Exception):
 def share_by_manifest_id(manifest_id: str) -> Share | None:
     if not MANIFEST_ID.match(manifest_id):
         return None
-    return Share.objects.select_related("job").filter(manifest_digest=manifest_digest(manifest_id)).first()
+    try:
+        return Share.objects.get(manifest_digest=manifest_digest(manifest_id))
+    except Share.DoesNotExist:
+        return None
 
 
 def access_record(
@@ -132,63 +137,59 @@ def manifest_open(
     """The manifest: each file embedded (when the client allows its length) or behind a one-use URL."""
     _refuse_if_closed(share, recipient=request.recipient, action=AccessAction.MANIFEST)
     _check_passcode(share, passcode=request.passcode, recipient=request.recipient)
-    now = timezone.now()
+    limit = request.embedded_length_max
+    files = ShareFile.objects.filter(share=share).order_by("kind")
+    # The ciphertexts stay in the database unless embedded: a location answer reads only metadata.
+    files = files.annotate(jwe_length=Length("jwe")) if limit is not None else files.defer("jwe")
     entries = []
-    for file in ShareFile.objects.filter(share=share).order_by("kind"):
+    for file in files:
         entry = {
             "contentType": file.content_type,
             "lastUpdated": file.created_at.isoformat(timespec="seconds"),
             "status": "finalized",
             "fhirVersion": FHIR_VERSION,
         }
-        limit = request.embedded_length_max
-        if limit is not None and len(file.jwe) <= limit:
+        if limit is not None and getattr(file, "jwe_length", limit + 1) <= limit:
             entry["embedded"] = file.jwe
         else:
-            token = secrets.token_urlsafe(32)
-            FileTicket.objects.create(
-                token_digest=hashlib.sha256(token.encode()).hexdigest(),
-                file=file,
-                recipient=request.recipient,
-                expires_at=now + timedelta(seconds=settings.SHL_FILE_URL_LIFETIME_SECONDS),
-            )
-            entry["location"] = file_url(token)
+            entry["location"] = file_url(file_token(file_id=file.id, recipient=request.recipient))
         entries.append(entry)
-    if not entries:  # the files were purged in the meantime
-        access_record(
-            share=share,
-            recipient=request.recipient,
-            action=AccessAction.MANIFEST,
-            outcome=AccessOutcome.EXPIRED,
-        )
+    outcome = AccessOutcome.OPENED if entries else AccessOutcome.EXPIRED  # no files: purged meanwhile
+    access_record(share=share, recipient=request.recipient, action=AccessAction.MANIFEST, outcome=outcome)
+    if not entries:
         raise NotAvailable
-    access_record(
-        share=share, recipient=request.recipient, action=AccessAction.MANIFEST, outcome=AccessOutcome.OPENED
-    )
     return {"files": entries}
+
+
+def file_token(*, file_id: int, recipient: str) -> str:
+    """A file URL's last segment: Fernet-encrypted (so it holds the recipient unseen) and dated, so it
+    expires by itself; no row to write for each manifest answer."""
+    plain = json.dumps({"file": file_id, "recipient": recipient, "nonce": secrets.token_urlsafe(8)})
+    return crypto.encrypt(plain)
+
+
+def _used_before(token: str) -> bool:
+    # One use per URL: the first request marks it (an atomic add in Redis) for as long as it could live.
+    marker = "shl-file-used:" + hashlib.sha256(token.encode()).hexdigest()
+    return not cache.add(marker, 1, timeout=settings.SHL_FILE_URL_LIFETIME_SECONDS + 60)
 
 
 def file_fetch(*, token: str) -> str:
     """The JWE behind a manifest's ``location``: once, within its lifetime, while the link is open."""
-    if not 20 <= len(token) <= 100:
+    if len(token) > 1000:
         raise NotAvailable
-    ticket = (
-        FileTicket.objects.select_related("file__share__job")
-        .filter(token_digest=hashlib.sha256(token.encode()).hexdigest())
-        .first()
-    )
-    if ticket is None:
-        raise NotAvailable
-    share, file = ticket.file.share, ticket.file
-    _refuse_if_closed(share, recipient=ticket.recipient, action=AccessAction.FILE)
-    now = timezone.now()
-    claimed = FileTicket.objects.filter(pk=ticket.pk, used_at__isnull=True, expires_at__gt=now).update(
-        used_at=now
-    )
-    if not claimed:
+    try:
+        claims = json.loads(crypto.decrypt(token, max_age_seconds=settings.SHL_FILE_URL_LIFETIME_SECONDS))
+        file = ShareFile.objects.select_related("share").get(id=claims["file"])
+        recipient = str(claims["recipient"])
+    except (crypto.DecryptionError, ValueError, KeyError, TypeError, ShareFile.DoesNotExist):
+        raise NotAvailable from None  # altered, older than its lifetime, or its files purged
+    share = file.share
+    _refuse_if_closed(share, recipient=recipient, action=AccessAction.FILE)
+    if _used_before(token):
         access_record(
             share=share,
-            recipient=ticket.recipient,
+            recipient=recipient,
             action=AccessAction.FILE,
             outcome=AccessOutcome.FILE_LINK_GONE,
             file_kind=file.kind,
@@ -196,7 +197,7 @@ def file_fetch(*, token: str) -> str:
         raise NotAvailable
     access_record(
         share=share,
-        recipient=ticket.recipient,
+        recipient=recipient,
         action=AccessAction.FILE,
         outcome=AccessOutcome.FILE_SENT,
         file_kind=file.kind,
