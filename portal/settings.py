@@ -306,5 +306,8 @@ LOGGING = {
         "fhirclient": {"level": "WARNING"},
         # WeasyPrint reports each rendering step at INFO; only its warnings (a refused URL) matter here.
         "weasyprint": {"level": "WARNING"},
+        # These two name request paths ("Not Found: /shl/…"); the filter masks share links before any handler.
+        "django.request": {"filters": ["redact_share_links"]},
+        "django.server": {"filters": ["redact_share_links"]},
     },
 }

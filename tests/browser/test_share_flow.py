@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from portal.accounts.models import User
 from sharing.models import AccessEvent, AccessOutcome
@@ -33,6 +34,10 @@ def test_a_clinician_opens_the_citizens_link_and_the_citizen_sees_who(
     link = link_field.input_value()
     assert link.startswith(f"{live_server.url}/viewer/#shlink:/")
     assert page.locator("[data-testid=share-qr] svg").count() == 1
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    page.get_by_test_id("copy-link").click()
+    expect(page.get_by_test_id("copy-link")).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == link
 
     clinician_context = page.context.browser.new_context(locale="en-GB", accept_downloads=True)
     try:

@@ -255,3 +255,21 @@ def test_hostile_narrative_neither_runs_nor_loads_anything(
     assert page.evaluate("typeof window.__pwned") == "undefined"
     assert [path for path in foreign.paths_seen() if path.startswith("/leak")] == []
     assert foreign.paths_seen() == ["/hostile"]
+
+
+def test_the_specifications_own_encrypted_example_opens(
+    page: Any, live_server: Any, foreign: ForeignShlServer
+) -> None:
+    """The SHL specification's "Example Encryption" file (a SMART Health Card), served by another server."""
+    from tests.sharing.test_shl_core import SPEC_JWE, SPEC_PAYLOAD
+
+    manifest = foreign.add_manifest(
+        "/manifests/spec-example", [{"contentType": "application/smart-health-card", "embedded": SPEC_JWE}]
+    )
+    page.goto(viewer_url(live_server, {"url": manifest, "key": SPEC_PAYLOAD["key"], "label": "Spec example"}))
+    open_link(page)
+    document = page.get_by_test_id("document").first
+    document.wait_for()
+    text = page.get_by_test_id("viewer-result").inner_text()
+    assert "signature was not verified" in text
+    assert "Anyperson" in text  # the example card's patient, John B. Anyperson

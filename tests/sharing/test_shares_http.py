@@ -105,3 +105,12 @@ def test_twenty_parallel_wrong_passcodes_never_exceed_the_budget(
         payload.url, json={"recipient": "Dr. Hansen", "passcode": "the-right-one"}, timeout=30
     )
     assert late.status_code == 404
+
+
+def test_the_worker_logs_no_secret(sharing_citizen: Client, celery_worker_process: Any) -> None:
+    share, payload = share_over_http(sharing_citizen, passcode="the-right-one")
+    requests.post(payload.url, json={"recipient": "Dr. Hansen", "passcode": "the-right-one"}, timeout=30)
+    log = celery_worker_process.log()
+    assert str(share.job_id) in log  # the worker did log the job
+    for secret in (payload.key, payload.url.rsplit("/", 1)[1], "the-right-one", "shlink:/", "Jordana"):
+        assert secret not in log, secret
