@@ -150,9 +150,14 @@ def share_link(share: Share) -> str:
     return viewer_link(f"{share.origin}{reverse('viewer')}", share_payload(share))
 
 
+def share_qr(link: str) -> segno.QRCode:
+    # Error correction M, as the specification recommends for SHL QR codes (segno would otherwise raise the
+    # level whenever the same symbol size allows).
+    return segno.make(link, error="m", micro=False, boost_error=False)
+
+
 def share_qr_svg(link: str) -> str:
-    # Error correction M, as the specification recommends for SHL QR codes.
-    return str(segno.make(link, error="m", micro=False).svg_inline(scale=4, border=4, omitsize=True))
+    return str(share_qr(link).svg_inline(scale=4, border=4, omitsize=True))
 
 
 def share_status(share: Share, *, now: datetime | None = None) -> ShareStatus:

@@ -22,7 +22,7 @@ from portal.jobs.models import Job, JobStatus
 from portal.jobs.services import job_run
 from sharing.ips.validate import validate_document
 from sharing.models import AccessEvent, AccessOutcome, Share, ShareFile
-from sharing.shares import share_link, shares_purge
+from sharing.shares import share_link, share_qr, share_qr_svg, shares_purge
 from sharing.shl import jwe
 from sharing.shl.payload import Payload, decode
 from tests.conftest import PASSWORD
@@ -141,7 +141,11 @@ def test_the_share_page_shows_the_link_qr_status_and_no_cache(citizen_client: Cl
     qr = re.search(r'data-testid="share-qr">(<svg.*?</svg>)', page, re.S)
     assert qr
     assert "<path" in qr.group(1)
-    assert share_link(share).split("#", 1)[1] in page
+    link = share_link(share)
+    assert link.split("#", 1)[1] in page
+    # The QR code holds the whole link with error correction M, as the specification recommends.
+    assert share_qr(link).designator.endswith("-M")
+    assert qr.group(1) == share_qr_svg(link)
 
 
 def test_the_share_page_waits_while_the_job_runs(citizen_client: Client, patricia: User) -> None:
