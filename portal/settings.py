@@ -50,20 +50,25 @@ INSTALLED_APPS = [
     "portal.jobs",
     "portal.records",
     "sharing",
+    "csp",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "portal.security.NoStoreMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
+    "portal.security.NoReferrerCsrfMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.security.SessionLifetimeMiddleware",
     "portal.accounts.middleware.PreferredLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "django_ratelimit.middleware.RatelimitMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -228,6 +233,8 @@ ACCOUNT_RATE_LIMITS = {
     "manage_email": "10/m/user",
 }
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Yellow Button] "
+# Changing the email address or the password asks for the password again (MFA changes always do).
+ACCOUNT_REAUTHENTICATION_REQUIRED = True
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Yellow Button"
 
@@ -247,17 +254,45 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Yellow Button <no-re
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_AGE = 12 * 60 * 60
+# 30 minutes without a request ends the session (each request renews the cookie); 12 hours after signing in
+# it ends whatever happens (portal.security.SessionLifetimeMiddleware).
+SESSION_COOKIE_AGE = env.int("SESSION_IDLE_SECONDS", default=30 * 60)
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_ABSOLUTE_LIFETIME_SECONDS = env.int("SESSION_ABSOLUTE_LIFETIME_SECONDS", default=12 * 60 * 60)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", False) else None
 HTTPS = env.bool("HTTPS", default=not DEBUG)
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 LANGUAGE_COOKIE_SECURE = HTTPS
 SECURE_CONTENT_TYPE_NOSNIFF = True
-# Never a Referer to another site. Not "no-referrer": with it browsers send `Origin: null` on our own form
-# posts, and CSRF protection could then no longer tell our forms from anyone else's.
-SECURE_REFERRER_POLICY = "same-origin"
+# No Referer at all, not even to ourselves (a page address can carry an id). Browsers then send
+# `Origin: null` with our own form posts: portal.security.NoReferrerCsrfMiddleware handles that.
+SECURE_REFERRER_POLICY = "no-referrer"
 X_FRAME_OPTIONS = "DENY"
+# HSTS goes out on HTTPS answers only (SecurityMiddleware), for a year unless told otherwise.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 60 * 60 if HTTPS else 0)
+# No inline script or style anywhere; pages load only the portal's own files. The TOTP set-up page shows its
+# QR code as a data: image. The viewer sets a stricter policy of its own (sharing/viewer.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "report-uri": ["/csp-report/"],
+    }
+}
+# Creating downloads and links, per citizen (django-ratelimit syntax); more gets the 429 page.
+EXPORT_CREATE_RATE = env.str("EXPORT_CREATE_RATE", default="20/h")
+SHARE_CREATE_RATE = env.str("SHARE_CREATE_RATE", default="20/h")
+# django-ratelimit's refusals (export and share creation) answer with the portal's 429 page.
+RATELIMIT_VIEW = "portal.security.rate_limited"
 
 # ---------------------------------------------------------------------------- languages
 

@@ -1,8 +1,7 @@
-from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
 
-from portal import views
+from portal import admin_site, security, views
 from portal.accounts import views as account_views
 from portal.jobs import views as job_views
 from portal.records import views as record_views
@@ -10,14 +9,14 @@ from sharing import share_views, shl_views
 from sharing import viewer as sharing_viewer
 from sharing import views as sharing_views
 
-# Staff sign in through allauth too: its rate limits and MFA apply to the admin.
 admin.autodiscover()
-admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
-admin.site.site_header = "Yellow Button administration"
+admin_site.configure(admin.site)
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("csp-report/", security.csp_report, name="csp_report"),
+    path("conformance/", views.conformance, name="conformance"),
     path("language/", account_views.language_switch, name="language_switch"),
     path("accounts/profile/", account_views.account_overview, name="account_overview"),
     path("accounts/", include("allauth.urls")),

@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext, gettext_noop
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_ratelimit.decorators import ratelimit
 
 from portal.accounts.auth import request_citizen
 from portal.accounts.reauth import recent_login_required
@@ -61,6 +62,7 @@ def _origin(request: HttpRequest) -> str:
 @never_cache
 @login_required
 @recent_login_required
+@ratelimit(key="user", rate=lambda _group, _request: settings.SHARE_CREATE_RATE, method="POST")
 def shares_view(request: HttpRequest) -> HttpResponse:
     """GET: the share form and the citizen's links. POST: create a link (after a recent sign-in only)."""
     if request.method == "GET":

@@ -77,7 +77,23 @@ def other_citizen(db: None) -> User:
 
 @pytest.fixture
 def admin_user(db: None) -> User:
-    return make_citizen("admin@example.org", is_staff=True, is_superuser=True)
+    """Staff with an authenticator app: the admin lets no one in without a second factor."""
+    from allauth.mfa.totp.internal.auth import TOTP
+
+    user = make_citizen("admin@example.org", is_staff=True, is_superuser=True)
+    TOTP.activate(user, ADMIN_TOTP_SECRET)
+    return user
+
+
+ADMIN_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+def admin_totp_code() -> str:
+    """The code the admin's authenticator app shows right now."""
+    from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value, yield_hotp_counters_from_time
+
+    counters = list(yield_hotp_counters_from_time())
+    return format_hotp_value(hotp_value(ADMIN_TOTP_SECRET, counters[len(counters) // 2]))
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import pytest
 from django.core import mail
 
 from portal.accounts.models import User
-from tests.conftest import PASSWORD, make_citizen
+from tests.conftest import PASSWORD, admin_totp_code, make_citizen
 
 pytestmark = pytest.mark.django_db
 
@@ -100,12 +100,24 @@ def test_mfa_is_offered_to_every_citizen(client: Any, citizen: User) -> None:
     assert 'name="code"' in html
 
 
-def test_admin_login_goes_through_allauth(client: Any, admin_user: User) -> None:
+def test_admin_login_goes_through_allauth_with_the_second_factor(client: Any, admin_user: User) -> None:
     response = client.get("/admin/login/?next=/admin/")
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
-    login(client, admin_user.email, PASSWORD)
+    after_password = login(client, admin_user.email, PASSWORD)
+    assert after_password["Location"] == "/accounts/2fa/authenticate/"
+    assert client.get("/admin/").status_code == 302  # the password alone opens nothing
+    client.post("/accounts/2fa/authenticate/", {"code": admin_totp_code()})
     assert client.get("/admin/").status_code == 200
+
+
+def test_staff_without_a_second_factor_is_sent_to_set_one_up(client: Any, db: None) -> None:
+    staff = make_citizen("staff@example.org", is_staff=True, is_superuser=True)
+    login(client, staff.email, PASSWORD)
+    response = client.get("/admin/", follow=True)
+    # To the authenticator set-up (which, as allauth does, asks for the password once more first).
+    assert response.redirect_chain[1][0] == "/accounts/2fa/totp/activate/"
+    assert client.get("/admin/sharing/share/").status_code == 302
 
 
 def test_citizen_without_staff_flag_cannot_use_the_admin(citizen_client: Any) -> None:

@@ -1,6 +1,7 @@
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from portal.accounts.models import User
 from portal.jobs.kinds import WORKER_CHECK
@@ -35,7 +36,8 @@ def test_job_page_follows_the_job_until_its_result(page: Any, live_server: Any, 
     assert page.locator("#job-result").is_hidden()
 
     Job.objects.filter(id=job.id).update(status=JobStatus.RUNNING, progress=50)
-    page.wait_for_function("document.getElementById('job-progress').value === 50")
+    # A locator, not wait_for_function: the page's Content-Security-Policy forbids evaluated strings.
+    expect(page.locator("#job-progress")).to_have_js_property("value", 50)
     assert page.get_by_test_id("job-status").inner_text() == "Running"
 
     Job.objects.filter(id=job.id).update(

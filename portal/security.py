@@ -1,0 +1,99 @@
+"""Cross-cutting HTTP security: no caching of anything the portal answers, CSRF under a no-referrer policy,
+the session's absolute lifetime, and the answers for rate limits and CSP reports."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.shortcuts import render
+from django.utils.cache import patch_cache_control
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from portal.accounts.reauth import SIGNED_IN_AT_SESSION_KEY
+
+logger = logging.getLogger(__name__)
+
+
+class NoStoreMiddleware:
+    """Every page may carry health data or a share link: no copy in any cache, shared or the browser's.
+
+    Static files never get here (whitenoise answers them first) and keep their long cache lifetime.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        patch_cache_control(response, no_store=True, private=True)
+        return response
+
+
+class NoReferrerCsrfMiddleware(CsrfViewMiddleware):
+    """Django's CSRF protection, for pages served with ``Referrer-Policy: no-referrer``.
+
+    Under that policy browsers send ``Origin: null`` with the portal's own form posts. The browser also says
+    where the request comes from in ``Sec-Fetch-Site``, which no page script can set: ``same-origin`` there
+    vouches for the origin. The CSRF token is checked as always.
+    """
+
+    def _origin_verified(self, request: HttpRequest) -> bool:
+        if (
+            request.META.get("HTTP_ORIGIN") == "null"
+            and request.META.get("HTTP_SEC_FETCH_SITE") == "same-origin"
+        ):
+            return True
+        return bool(super()._origin_verified(request))  # type: ignore[misc]  # private in the stubs
+
+
+class SessionLifetimeMiddleware:
+    """Sign-in ends 12 hours after it began, however active the session (the idle limit is the cookie's)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated:
+            signed_in_at = request.session.get(SIGNED_IN_AT_SESSION_KEY)
+            too_old = not isinstance(signed_in_at, int | float) or (
+                time.time() - signed_in_at > settings.SESSION_ABSOLUTE_LIFETIME_SECONDS
+            )
+            if too_old:
+                logout(request)  # flushes the session on the server too
+        return self.get_response(request)
+
+
+def rate_limited(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """django-ratelimit's answer: the portal's 429 page."""
+    response = render(request, "429.html", status=429)
+    response["Retry-After"] = "60"
+    return response
+
+
+CSP_REPORT_MAX_BYTES = 16 * 1024
+
+
+@csrf_exempt
+@require_POST
+def csp_report(request: HttpRequest) -> HttpResponse:
+    """Browsers report what the Content-Security-Policy blocked. Logged as directive and origin only: a
+    blocked URL's path or query could carry an identifier."""
+    if len(request.body) <= CSP_REPORT_MAX_BYTES:
+        try:
+            report = json.loads(request.body).get("csp-report", {})
+            blocked = str(report.get("blocked-uri", ""))
+            origin = urlsplit(blocked).netloc or blocked.split(":", 1)[0][:20]
+            directive = str(report.get("effective-directive") or report.get("violated-directive", ""))[:60]
+            logger.warning("csp violation: directive=%s blocked=%s", directive, origin)
+        except (ValueError, AttributeError):
+            pass
+    return HttpResponse(status=204)
