@@ -21,6 +21,7 @@ urlpatterns = [
     path("accounts/profile/", account_views.account_overview, name="account_overview"),
     path("accounts/", include("allauth.urls")),
     path("jobs/<uuid:job_id>/", job_views.job_detail, name="job_detail"),
+    path("jobs/<uuid:job_id>/retry/", job_views.job_retry, name="job_retry"),
     path("records/", record_views.records_overview, name="records"),
     path("records/pull/", record_views.records_pull, name="records_pull"),
     path("records/connect/<int:source_id>/", record_views.records_connect, name="records_connect"),

@@ -1,14 +1,16 @@
 """Writes for background jobs: create and enqueue after commit, claim atomically, report, finish, sweep."""
 
 import logging
+import operator
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import reduce
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
@@ -25,6 +27,10 @@ UNEXPECTED_FAILURE = gettext_noop(
 )
 TOO_SLOW = gettext_noop("This took longer than allowed and was stopped. Please try again later.")
 GAVE_UP = gettext_noop("This job was interrupted too many times and was stopped. Please try again.")
+# A running job is dead once it has shown no sign of life for longer than its hard time limit: the worker
+# kills it at that limit (billiard checks every second). The grace covers that check and clock differences
+# between the worker's and the sweeper's hosts.
+STUCK_GRACE_SECONDS = 15
 
 
 def job_create(*, owner: User | None, kind: str, params: dict[str, Any] | None = None) -> Job:
@@ -107,18 +113,67 @@ def job_run(*, job_id: uuid.UUID) -> None:
         )
 
 
+def job_retry(*, job: Job) -> bool:
+    """Queue a failed job again, as the citizen asked on its page: the same row (and page), fresh attempts.
+
+    Only a failed job moves, once (a double click queues it once). False: it was not failed, or its kind no
+    longer exists.
+    """
+    try:
+        kind_get(job.kind)
+    except LookupError:
+        return False
+    with transaction.atomic():
+        retried = Job.objects.filter(id=job.id, status=JobStatus.FAILED).update(
+            status=JobStatus.QUEUED,
+            progress=0,
+            detail="",
+            result_url="",
+            attempts=0,
+            started_at=None,
+            finished_at=None,
+            updated_at=timezone.now(),
+        )
+        if retried != 1:
+            return False
+        job_enqueue(job=job)
+    logger.info("job %s: queued again at its owner's request", job.id)
+    return True
+
+
+def _hard_time_limit(kind_name: str) -> int:
+    """Seconds after which the worker kills a job of this kind: the kind's own limit, or the worker's."""
+    try:
+        limit = kind_get(kind_name).time_limit
+    except LookupError:
+        limit = None
+    return limit if limit is not None else settings.CELERY_TASK_TIME_LIMIT
+
+
+def _stuck_running(*, now: datetime) -> QuerySet[Job]:
+    """Running jobs no worker can still be running: silent for longer than their kind's hard time limit."""
+    kinds = Job.objects.filter(status=JobStatus.RUNNING).order_by().values_list("kind", flat=True).distinct()
+    conditions = [
+        Q(kind=name, updated_at__lt=now - timedelta(seconds=_hard_time_limit(name) + STUCK_GRACE_SECONDS))
+        for name in kinds
+    ]
+    if not conditions:
+        return Job.objects.none()
+    return Job.objects.filter(reduce(operator.or_, conditions), status=JobStatus.RUNNING)
+
+
 def jobs_sweep() -> dict[str, int]:
     """Periodic repair: the broker may lose messages (restart, flush) and workers may die mid-job.
 
-    Re-sends jobs queued for too long, puts jobs stuck in running past the hard time limit back in the queue,
-    and fails those that have used up their attempts. Sending a job twice is harmless (claims are atomic).
+    Re-sends jobs queued for too long, puts jobs stuck in running past their hard time limit back in the
+    queue, and fails those that have used up their attempts. Sending a job twice is harmless (claims are
+    atomic).
     """
     now = timezone.now()
     requeue_before = now - timedelta(seconds=settings.JOB_REQUEUE_AFTER_SECONDS)
-    stuck_before = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
     counts = {"resent": 0, "restarted": 0, "failed": 0}
 
-    stale_running = Job.objects.filter(status=JobStatus.RUNNING, updated_at__lt=stuck_before)
+    stale_running = _stuck_running(now=now)
     counts["failed"] = stale_running.filter(attempts__gte=settings.JOB_MAX_ATTEMPTS).update(
         status=JobStatus.FAILED, detail=GAVE_UP, finished_at=now, updated_at=now
     )

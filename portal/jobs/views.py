@@ -1,15 +1,25 @@
 import uuid
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from portal.accounts.auth import request_citizen
-from portal.jobs.registry import kind_home, kind_result_label, kind_title
+from portal.jobs import services
+from portal.jobs.registry import kind_get, kind_home, kind_result_label, kind_title
 from portal.jobs.selectors import jobs_of_owner
+
+
+def _kind_exists(name: str) -> bool:
+    try:
+        kind_get(name)
+    except LookupError:
+        return False
+    return True
 
 
 @require_GET
@@ -34,5 +44,17 @@ def job_detail(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
             "title": kind_title(job.kind),
             "result_label": kind_result_label(job.kind),
             "home": kind_home(job.kind),
+            # "Try again": on the page (hidden until the job fails) for every kind that still exists.
+            "can_retry": _kind_exists(job.kind),
         },
     )
+
+
+@require_POST
+@login_required
+def job_retry(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
+    """The job page's "Try again": queue the citizen's failed job again and follow it on the same page."""
+    job = get_object_or_404(jobs_of_owner(owner=request_citizen(request)), id=job_id)
+    if not services.job_retry(job=job):
+        messages.info(request, gettext("Only a job that failed can be tried again."))
+    return redirect("job_detail", job_id=job.id)

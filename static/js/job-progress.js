@@ -16,6 +16,7 @@
   var detailNode = document.getElementById("job-detail");
   var resultNode = document.getElementById("job-result");
   var resultLink = document.getElementById("job-result-link");
+  var retryForm = document.getElementById("job-retry");
   var delay = 800;
 
   function render(job) {
@@ -29,6 +30,7 @@
       resultLink.setAttribute("href", job.result_url);
       resultNode.hidden = false;
     }
+    if (retryForm) retryForm.hidden = job.status !== "failed";
   }
 
   function finished(status) {

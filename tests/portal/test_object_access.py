@@ -26,6 +26,7 @@ NOT_OWNED = {
 # route → (method, URL template filled from the owner's objects)
 OWNED: dict[str, list[tuple[str, str]]] = {
     "jobs/<uuid:job_id>/": [("get", "/jobs/{job}/")],
+    "jobs/<uuid:job_id>/retry/": [("post", "/jobs/{job}/retry/")],
     "exports/<uuid:export_id>/download/": [("get", "/exports/{export}/download/")],
     "shares/<uuid:share_id>/": [("get", "/shares/{share}/")],
     "shares/<uuid:share_id>/<slug:action>/": [
