@@ -137,7 +137,7 @@ def test_csp_reports_are_taken_and_logged_without_paths(caplog: pytest.LogCaptur
 # ---------------------------------------------------------------------------- CSRF under no-referrer
 
 
-def csrf_post(client: Client, **headers: str) -> Any:
+def csrf_post(client: Client, **headers: Any) -> Any:
     client.get("/accounts/login/")
     token = client.cookies["csrftoken"].value
     return client.post("/language/", {"language": "da", "csrfmiddlewaretoken": token}, **headers)
