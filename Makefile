@@ -80,8 +80,8 @@ lock: setup
 
 # Translations: edit locale/da/LC_MESSAGES/django.po, then `make messages` (needs gettext).
 messages: setup
-	$(PY) manage.py makemessages -l da --ignore=.venv --ignore=var --no-obsolete
-	$(PY) manage.py compilemessages --ignore=.venv
+	$(PY) manage.py makemessages -l da --ignore=.venv --ignore=var --ignore=node_modules --ignore=static --ignore=frontend --ignore=tests --no-obsolete
+	$(PY) manage.py compilemessages --ignore=.venv --ignore=node_modules
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -196,6 +196,8 @@ FHIR_BACKOFF_SECONDS = env.float("FHIR_BACKOFF_SECONDS", default=1.0)
 FHIR_RETRY_AFTER_MAX_SECONDS = env.float("FHIR_RETRY_AFTER_MAX_SECONDS", default=60.0)
 FHIR_MAX_PAGES = env.int("FHIR_MAX_PAGES", default=2000)
 FHIR_MAX_RESPONSE_BYTES = env.int("FHIR_MAX_RESPONSE_BYTES", default=64 * 1024 * 1024)
+# The longest one upstream answer may take to arrive in full (a server dripping bytes cannot hold a worker).
+FHIR_MAX_RESPONSE_SECONDS = env.float("FHIR_MAX_RESPONSE_SECONDS", default=120.0)
 
 # ---------------------------------------------------------------------------- accounts (django-allauth)
 
@@ -283,7 +285,7 @@ CONTENT_SECURITY_POLICY = {
         "connect-src": ["'self'"],
         "object-src": ["'none'"],
         "base-uri": ["'none'"],
-        "form-action": ["'self'"],
+        # No form-action: a SMART "Connect" form redirects to the data source's own sign-in page.
         "frame-ancestors": ["'none'"],
         "report-uri": ["/csp-report/"],
     }

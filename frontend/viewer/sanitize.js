@@ -12,6 +12,7 @@ const FORBID_TAGS = [
   "iframe", "frame", "frameset", "object", "embed", "applet", "portal",
   "video", "audio", "track", "map", "area",
   "form", "input", "button", "textarea", "select", "option", "fieldset",
+  "marquee", "blink",
 ];
 const FORBID_ATTR = [
   "style", "src", "srcset", "srcdoc", "xlink:href", "action", "formaction", "background", "poster", "ping",

@@ -1,14 +1,26 @@
-"""Reading what an upstream FHIR server sends: entries, patient ownership, references, links, capabilities.
+"""Reading what an upstream FHIR server sends: JSON, entries, patient ownership, references, links,
+capabilities.
 
 Pure functions over parsed JSON. Upstream data is hostile until checked: nothing here trusts a type.
+
+JSON limits. ``parse_json`` reads an answer so that one odd entry never costs the others: a number no FHIR
+element can hold (more than ``MAX_INTEGER_DIGITS`` digits, ``1e999999``, ``NaN``/``Infinity``, which are not
+JSON at all) is read as the ``OUT_OF_RANGE`` marker instead of failing the whole answer (Python refuses
+integers of more than 4,300 digits) or becoming ``inf`` (which no database column of JSON accepts); and an
+answer nested too deeply for the parser has its arrays and objects below ``MAX_DOCUMENT_DEPTH`` replaced by
+``null`` and is read again. ``resource_of_entry`` then turns away, entry by entry, a resource that is nested
+more than ``MAX_RESOURCE_DEPTH`` levels deep (the IPS examples reach 9), holds such a number, or holds
+characters that cannot be stored (NUL, which PostgreSQL refuses in JSON, and lone UTF-16 surrogates, which
+are not text at all).
 """
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 # What the pull searches by patient when the source offers neither $summary nor $everything (IPS content).
@@ -41,8 +53,139 @@ def gettext_noop(message: str) -> str:
     return message
 
 
-_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
-_TYPE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
+# \Z, not $: "$" also matches before a final newline, and "p1\n" is no id.
+_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}\Z")
+_TYPE = re.compile(r"^[A-Z][A-Za-z]{1,63}\Z")
+
+# A FHIR integer has 32 bits, a decimal 18 significant digits; 40 digits leave room and nothing more.
+MAX_INTEGER_DIGITS: Final = 40
+# Levels of arrays and objects in one resource (the resource object itself is level 1).
+MAX_RESOURCE_DEPTH: Final = 32
+# Levels kept when an answer is too deep to parse: a Bundle's entries hold resources from level 4 on, so
+# every entry that is cut here is also deeper than MAX_RESOURCE_DEPTH and is turned away on its own.
+MAX_DOCUMENT_DEPTH: Final = 64
+
+NESTED_TOO_DEEPLY = gettext_noop("an entry nested too deeply")
+NUMBER_OUT_OF_RANGE = gettext_noop("an entry with a number out of range")
+UNSTORABLE_TEXT = gettext_noop("an entry with characters that cannot be stored")
+
+
+class _OutOfRange:
+    """Stands in for a number no FHIR element can hold. Not JSON-serialisable on purpose: it never gets
+    further than the entry check."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "OUT_OF_RANGE"
+
+
+OUT_OF_RANGE: Final = _OutOfRange()
+
+
+def _integer(text: str) -> int | _OutOfRange:
+    return int(text) if len(text.lstrip("-")) <= MAX_INTEGER_DIGITS else OUT_OF_RANGE
+
+
+def _decimal(text: str) -> float | _OutOfRange:
+    value = float(text)
+    return value if math.isfinite(value) else OUT_OF_RANGE
+
+
+def _constant(text: str) -> _OutOfRange:
+    return OUT_OF_RANGE  # NaN, Infinity, -Infinity
+
+
+def _loads(text: str) -> Any:
+    return json.loads(text, parse_int=_integer, parse_float=_decimal, parse_constant=_constant)
+
+
+_SIGNIFICANT = re.compile(r'[\[\]{}"\\]')
+
+
+def _flattened(text: str, max_depth: int) -> str:
+    """The JSON text with every array or object below ``max_depth`` levels replaced by ``null``.
+
+    One pass over brackets, quotes and backslashes only (strings are skipped, escapes respected), so its
+    cost is linear in the text whatever the input. Malformed input stays malformed.
+    """
+    pieces: list[str] = []
+    depth, kept_until, cut_at, in_string, skip_until = 0, 0, -1, False, -1
+    for match in _SIGNIFICANT.finditer(text):
+        at = match.start()
+        if at < skip_until:
+            continue  # the character after a backslash
+        char = text[at]
+        if in_string:
+            if char == "\\":
+                skip_until = at + 2
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth == max_depth + 1:
+                cut_at = at
+        elif char in "]}":
+            if depth == max_depth + 1 and cut_at >= 0:
+                pieces += [text[kept_until:cut_at], "null"]
+                kept_until, cut_at = match.end(), -1
+            depth -= 1
+    pieces.append(text[kept_until:])
+    return "".join(pieces)
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """Upstream JSON read with the limits above; ValueError when it cannot be read at all."""
+    text = raw.decode(json.detect_encoding(raw), "surrogatepass") if isinstance(raw, bytes) else raw
+    try:
+        return _loads(text)
+    except RecursionError:
+        pass  # deeper than the parser goes: cut the deep parts, the entries holding them are refused
+    try:
+        return _loads(_flattened(text, MAX_DOCUMENT_DEPTH))
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _storable(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    return text.isascii() or _SURROGATE.search(text) is None
+
+
+def content_problem(resource: Mapping[str, Any]) -> str | None:
+    """Why a parsed resource cannot be kept whatever its type: too deep, a number out of range, text that
+    cannot be stored. Iterative: no input can exhaust the stack."""
+    stack: list[tuple[Any, int]] = [(resource, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_RESOURCE_DEPTH:
+            return NESTED_TOO_DEEPLY
+        if isinstance(node, Mapping):
+            if not all(_storable(key) for key in node if isinstance(key, str)):
+                return UNSTORABLE_TEXT
+            values: Any = node.values()
+        else:
+            values = node
+        for value in values:
+            if isinstance(value, str):
+                if not _storable(value):
+                    return UNSTORABLE_TEXT
+            elif isinstance(value, Mapping | list):
+                stack.append((value, depth + 1))
+            elif value is OUT_OF_RANGE:
+                return NUMBER_OUT_OF_RANGE
+    return None
+
+
+def is_resource_id(value: Any) -> bool:
+    """A FHIR logical id: letters, digits, "-" and ".", at most 64."""
+    return isinstance(value, str) and _ID.match(value) is not None
 
 
 @dataclass(frozen=True)
@@ -67,6 +210,9 @@ def resource_of_entry(entry: Any, *, allowed_types: frozenset[str]) -> dict[str,
     resource_id = resource.get("id")
     if not isinstance(resource_id, str) or not _ID.match(resource_id):
         return EntryProblem(gettext_noop("an entry without a valid id"), resource_type)
+    problem = content_problem(resource)
+    if problem is not None:
+        return EntryProblem(problem, resource_type)
     return resource
 
 

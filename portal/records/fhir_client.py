@@ -3,12 +3,16 @@
 fhirclient's server object does the FHIR reads (base URL handling, Accept headers, status exceptions). What
 it does not do, this module adds: connect/read timeouts on its session, no redirects, bounded retries with
 backoff on transient failures (honouring Retry-After), refreshing a rejected token once, following only
-same-origin `next` links, a response size cap, and reading raw JSON so one odd entry never loses a bundle.
+same-origin `next` links, and reading raw JSON so one odd entry never loses a bundle.
+
+Every answer is read in pieces as it arrives, never more than the size cap (also after gzip, so a small
+compressed bomb stays small) and for no longer than the time cap (plus one read timeout at most): a read
+timeout alone resets with every byte, so an upstream dripping one byte a second would otherwise hold a worker
+for as long as it likes. (Headers dripped just as slowly are bounded only by the task's time limit.)
 """
 
 import base64
 import hashlib
-import json
 import logging
 import random
 import secrets
@@ -22,6 +26,7 @@ from urllib.parse import urlencode
 
 import jwt
 import requests
+import urllib3.exceptions
 from django.utils.translation import gettext_noop
 from fhirclient.models.fhirabstractbase import FHIRValidationError
 from fhirclient.models.fhirelementfactory import FHIRElementFactory
@@ -54,6 +59,11 @@ PAGING_LOOP = gettext_noop("The data source sent page links that go round in a c
 TOO_MANY_PAGES = gettext_noop(
     "The data source sent more pages than the portal accepts. The pull was stopped."
 )
+# A token endpoint answers a few hundred bytes; this is plenty.
+TOKEN_MAX_BYTES = 1024 * 1024
+TOKEN_MAX_SECONDS = 60.0
+# A token lifetime longer than a day is not believed (and could overflow a date).
+TOKEN_MAX_LIFETIME = 24 * 3600
 
 
 class UpstreamError(Exception):
@@ -81,6 +91,7 @@ class RetryPolicy:
     retry_after_max_seconds: float = 60.0
     max_pages: int = 2000
     max_response_bytes: int = 64 * 1024 * 1024
+    max_response_seconds: float = 120.0  # from sending the request to the last byte of the answer
 
 
 class TokenSource(Protocol):
@@ -89,18 +100,65 @@ class TokenSource(Protocol):
         ...
 
 
-class _TimeoutSession(requests.Session):
-    """fhirclient's session with the timeouts it never sets, and no redirects (they could carry the token
-    elsewhere)."""
+class ResponseTooLarge(requests.RequestException):
+    """The answer is larger than the cap: nothing beyond the cap was read."""
 
-    def __init__(self, timeouts: Timeouts) -> None:
+
+class ResponseTooSlow(requests.Timeout):
+    """The answer kept coming for longer than the time cap."""
+
+
+def read_bounded(response: requests.Response, *, max_bytes: int, max_seconds: float, started: float) -> None:
+    """Read a streamed response's body into it (``response.content`` works as usual afterwards), refusing
+    more than ``max_bytes`` (decoded) or taking longer than ``max_seconds`` since ``started`` (monotonic)."""
+    try:
+        declared = response.headers.get("Content-Length", "").strip()
+        if declared.isdigit() and (len(declared) > 18 or int(declared) > max_bytes):
+            raise ResponseTooLarge("declared length over the cap")
+        body = bytearray()
+        deadline = started + max_seconds
+        while True:
+            if time.monotonic() > deadline:
+                raise ResponseTooSlow("answer slower than the cap")
+            # read1: whatever has arrived (one socket read), so the deadline is checked as bytes trickle in.
+            chunk = response.raw.read1(64 * 1024, decode_content=True)
+            if not chunk:
+                break
+            body += chunk
+            if len(body) > max_bytes:
+                raise ResponseTooLarge("answer over the cap")
+        response._content = bytes(body)
+        response._content_consumed = True
+    except urllib3.exceptions.ReadTimeoutError:
+        raise requests.Timeout("read timeout") from None
+    except urllib3.exceptions.HTTPError as error:  # broken chunking, bad gzip, a reset connection
+        raise requests.ConnectionError(type(error).__name__) from None
+    finally:
+        response.close()
+
+
+class _TimeoutSession(requests.Session):
+    """fhirclient's session with the timeouts it never sets, no redirects (they could carry the token
+    elsewhere), and answers read with a size and a time cap."""
+
+    def __init__(self, timeouts: Timeouts, retry: RetryPolicy) -> None:
         super().__init__()
         self._timeouts = timeouts
+        self._retry = retry
 
     def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", (self._timeouts.connect, self._timeouts.read))
         kwargs["allow_redirects"] = False
-        return super().request(method, url, *args, **kwargs)
+        kwargs["stream"] = True
+        started = time.monotonic()
+        response = super().request(method, url, *args, **kwargs)
+        read_bounded(
+            response,
+            max_bytes=self._retry.max_response_bytes,
+            max_seconds=self._retry.max_response_seconds,
+            started=started,
+        )
+        return response
 
 
 def _retry_after_seconds(response: requests.Response | None) -> float | None:
@@ -119,7 +177,7 @@ def _outcome_codes(response: requests.Response | None) -> str:
     if response is None:
         return ""
     try:
-        body = json.loads(response.content[:65536])
+        body = bundles.parse_json(response.content[:65536])
     except ValueError:
         return ""
     return ",".join(f"{severity}:{code}" for severity, code in bundles.outcome_issues(body))
@@ -139,7 +197,7 @@ class FhirEndpoint:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._server = FHIRServer(None, base_uri=self.base_url)
-        self._server.session = _TimeoutSession(timeouts)
+        self._server.session = _TimeoutSession(timeouts, retry)
         self._retry = retry
         self._token = token
         self._sleep = sleep
@@ -213,7 +271,7 @@ class FhirEndpoint:
 
     def _parse_json(self, raw: bytes) -> Any:
         try:
-            return json.loads(raw)
+            return bundles.parse_json(raw)
         except (ValueError, RecursionError):
             raise UpstreamError(UNREADABLE, detail="malformed JSON") from None
 
@@ -240,6 +298,8 @@ class FhirEndpoint:
                 raise UpstreamError(CREDENTIALS, detail="403") from None
             except FHIRNotFoundException as error:
                 raise UpstreamError(NOT_FOUND, detail=f"404 {_outcome_codes(error.response)}") from None
+            except ResponseTooLarge:
+                raise UpstreamError(UNREADABLE, detail="response larger than the cap") from None
             except requests.Timeout:
                 failure = UpstreamError(TIMEOUT, transient=True, detail="timeout")
                 wait = None
@@ -262,8 +322,6 @@ class FhirEndpoint:
                 else:
                     raise UpstreamError(REFUSED, detail=detail) from None
             else:
-                if len(raw) > self._retry.max_response_bytes:
-                    raise UpstreamError(UNREADABLE, detail="response larger than the cap")
                 return raw
             if attempt >= self._retry.max_attempts:
                 raise failure
@@ -356,6 +414,7 @@ def token_request(
     basic_auth: tuple[str, str] | None = None,
 ) -> TokenResponse:
     """POST to a token endpoint. The form and the answer hold secrets: neither is ever logged."""
+    started = time.monotonic()
     try:
         response = requests.post(
             token_url,
@@ -364,7 +423,11 @@ def token_request(
             headers={"Accept": "application/json"},
             timeout=(timeouts.connect, timeouts.read),
             allow_redirects=False,
+            stream=True,
         )
+        read_bounded(response, max_bytes=TOKEN_MAX_BYTES, max_seconds=TOKEN_MAX_SECONDS, started=started)
+    except ResponseTooLarge:
+        raise UpstreamError(UNREADABLE, detail="token endpoint answer larger than the cap") from None
     except requests.Timeout:
         raise UpstreamError(TIMEOUT, transient=True, detail="token endpoint timeout") from None
     except requests.RequestException:
@@ -376,17 +439,19 @@ def token_request(
     if response.status_code != 200:
         raise UpstreamError(REFUSED, detail=f"token endpoint {response.status_code}")
     try:
-        body = response.json()
+        body = bundles.parse_json(response.content)
     except ValueError:
         raise UpstreamError(UNREADABLE, detail="token endpoint sent malformed JSON") from None
     token = body.get("access_token") if isinstance(body, dict) else None
     if not isinstance(token, str) or not token:
         raise UpstreamError(UNREADABLE, detail="token endpoint sent no access token")
     expires_in = body.get("expires_in")
+    valid_lifetime = type(expires_in) is int and expires_in > 0
     return TokenResponse(
         access_token=token,
-        expires_in=expires_in if isinstance(expires_in, int) and expires_in > 0 else 300,
+        expires_in=min(expires_in, TOKEN_MAX_LIFETIME) if valid_lifetime else 300,
         refresh_token=body.get("refresh_token") if isinstance(body.get("refresh_token"), str) else "",
-        patient=body.get("patient") if isinstance(body.get("patient"), str) else "",
+        # The launch context's patient goes into request paths: a FHIR id or nothing.
+        patient=body["patient"] if bundles.is_resource_id(body.get("patient")) else "",
         scope=body.get("scope") if isinstance(body.get("scope"), str) else "",
     )

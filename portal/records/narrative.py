@@ -13,7 +13,11 @@ safe in a template. The choices beyond the FHIR rules:
 - images show only when embedded as ``data:image/png|jpeg|gif|webp;base64``; any other source is dropped,
   so a narrative can never make the browser fetch an outside image (a tracking pixel telling its author
   who read the record and when) or a URL on the portal itself;
-- the root ``<div xmlns="http://www.w3.org/1999/xhtml">`` is unwrapped: the result is a fragment.
+- the root ``<div xmlns="http://www.w3.org/1999/xhtml">`` is unwrapped: the result is a fragment;
+- a narrative longer than ``MAX_NARRATIVE_CHARS`` or with more than ``MAX_NARRATIVE_TAGS`` tags is not shown
+  at all: an HTML parser checks every new block element against the elements still open, so thousands of
+  nested ``<div>`` cost time that grows with the square of their number (100,000 of them, 1.1 MB, keep
+  a worker busy for half a minute), and no real narrative of one resource comes near either limit.
 
 ``narrative_text`` gives the same content as plain text for places that want text (titles, the PDF's
 short forms). Plain text is not HTML: it must be escaped where it is shown (Django templates do).
@@ -25,7 +29,7 @@ import html
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Final
+from typing import Final, TypeGuard
 
 import nh3
 
@@ -68,6 +72,11 @@ ALLOWED_ATTRIBUTES: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
     }
 )
 
+# Limits of what is worth parsing (see above); ten thousand tags parse in a few hundredths of a second
+# however they nest.
+MAX_NARRATIVE_CHARS: Final = 1_000_000
+MAX_NARRATIVE_TAGS: Final = 10_000
+
 LINK_SCHEMES: Final = frozenset({"http", "https", "mailto"})
 LINK_REL: Final = "noopener noreferrer nofollow"
 
@@ -92,9 +101,11 @@ _URL_IGNORED: Final = re.compile(r"[\x00-\x20\x7f]+")
 _XML_DECLARATION: Final = re.compile(r"\A\s*<\?xml[^>]*\?>", re.IGNORECASE)
 _ROOT_DIV: Final = re.compile(r"\A\s*<div(?:\s[^>]*)?>(?P<body>.*)</div\s*>\s*\Z", re.IGNORECASE | re.DOTALL)
 # XHTML's self-closed non-void elements (<td/>, <a name="x"/>): an HTML parser would leave them open.
+# Possessive quantifiers and no "<" in names or bare values: the pattern never backtracks and a failed
+# match ends at the next tag, so its cost stays linear (the plain form took minutes on 1 MB of "<a b b b").
 _SELF_CLOSED: Final = re.compile(
-    r"<(?P<name>[A-Za-z][A-Za-z0-9]*)"
-    r"(?P<attributes>(?:\s+[^\s=/>\"']+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s\"'>]+))?)*)\s*/>"
+    r"<(?P<name>[A-Za-z][A-Za-z0-9]*+)"
+    r"(?P<attributes>(?:\s++[^\s=/<>\"']++(?:\s*+=\s*+(?:\"[^\"]*+\"|'[^']*+'|[^\s\"'<>]++))?+)*+)\s*+/>"
 )
 _VOID: Final = frozenset({"br", "hr", "img", "col", "area", "base", "embed", "input", "link", "meta", "wbr"})
 
@@ -160,9 +171,20 @@ _CLEANER: Final = nh3.Cleaner(
 )
 
 
+def within_limits(xhtml: object) -> TypeGuard[str]:
+    """True for a non-blank string small enough to be parsed (``MAX_NARRATIVE_CHARS``, ``…_TAGS``)."""
+    return (
+        isinstance(xhtml, str)
+        and len(xhtml) <= MAX_NARRATIVE_CHARS
+        and xhtml.count("<") <= MAX_NARRATIVE_TAGS
+        and bool(xhtml.strip())
+    )
+
+
 def sanitize_narrative(xhtml: str) -> str:
-    """A safe HTML fragment with the narrative's text, tables, lists and links; "" for non-text input."""
-    if not isinstance(xhtml, str) or not xhtml.strip():
+    """A safe HTML fragment with the narrative's text, tables, lists and links; "" for non-text input and
+    for a narrative beyond the limits."""
+    if not within_limits(xhtml):
         return ""
     return _CLEANER.clean(_prepare(xhtml)).strip()
 
@@ -187,7 +209,7 @@ _TEXT_CLEANER: Final = nh3.Cleaner(
 
 def narrative_text(xhtml: str) -> str:
     """The narrative as one line of plain text (not HTML: escape it when showing it)."""
-    if not isinstance(xhtml, str) or not xhtml.strip():
+    if not within_limits(xhtml):
         return ""
     blocks = _TEXT_CLEANER.clean(_prepare(xhtml))
     return " ".join(html.unescape(_BARE_TAG.sub(" ", blocks)).split())

@@ -12,11 +12,16 @@ from django.utils.translation import gettext
 from portal.accounts.models import User
 from portal.records.display import ItemSummary, summarize
 from portal.records.models import AuthMode, Connection, ConnectionStatus, DataSource, Pull, StoredResource
-from portal.records.narrative import sanitize_narrative
+from portal.records.narrative import sanitize_narrative, within_limits
 from sharing.ips.sections import SECTIONS, Section
 
 # A section longer than this shows its newest items and says how many more there are.
 ITEMS_PER_SECTION = 300
+# Upstream markup the record page parses in one view, at most: each narrative is bounded on its own
+# (narrative.MAX_NARRATIVE_CHARS / _TAGS), these bound them all together, so a source sending thousands of
+# huge narratives cannot make the page take minutes. Items beyond the budget show without the source's text.
+NARRATIVE_BUDGET_CHARS = 8_000_000
+NARRATIVE_BUDGET_TAGS = 200_000
 # Referenced resources the page reads to name things (a statement's medicine, a device in use).
 NAMING_TYPES = ("Medication", "Device")
 
@@ -45,10 +50,24 @@ def resources_of_owner(*, owner: User) -> QuerySet[StoredResource]:
     return StoredResource.objects.filter(owner=owner)
 
 
-def _narrative(resource: Mapping[str, Any]) -> SafeString:
+class _NarrativeBudget:
+    def __init__(self) -> None:
+        self.chars = NARRATIVE_BUDGET_CHARS
+        self.tags = NARRATIVE_BUDGET_TAGS
+
+    def take(self, div: str) -> bool:
+        tags = div.count("<")
+        if len(div) > self.chars or tags > self.tags:
+            return False
+        self.chars -= len(div)
+        self.tags -= tags
+        return True
+
+
+def _narrative(resource: Mapping[str, Any], budget: _NarrativeBudget) -> SafeString:
     text = resource.get("text")
     div = text.get("div") if isinstance(text, Mapping) else None
-    if not isinstance(div, str) or not div.strip():
+    if not within_limits(div) or not budget.take(div):
         return mark_safe("")
     # Sanitised with the FHIR narrative allow-list: safe to place in the page as markup.
     return mark_safe(sanitize_narrative(div))  # noqa: S308
@@ -64,6 +83,7 @@ def record_sections(*, owner: User) -> list[RecordSection]:
         )
     }
     sections = []
+    budget = _NarrativeBudget()
     for section in SECTIONS:
         rows = resources.filter(section=section.key).select_related("source").order_by("-changed_at", "id")
         total = rows.count()
@@ -78,7 +98,7 @@ def record_sections(*, owner: User) -> list[RecordSection]:
             items.append(
                 RecordItem(
                     summary=summarize(row.data, resolve),
-                    narrative=_narrative(row.data),
+                    narrative=_narrative(row.data, budget),
                     source_name=row.source.name,
                     fetched_at=row.fetched_at,
                     missing_since=row.missing_since,

@@ -80,6 +80,7 @@ def _retry_policy() -> RetryPolicy:
         retry_after_max_seconds=settings.FHIR_RETRY_AFTER_MAX_SECONDS,
         max_pages=settings.FHIR_MAX_PAGES,
         max_response_bytes=settings.FHIR_MAX_RESPONSE_BYTES,
+        max_response_seconds=settings.FHIR_MAX_RESPONSE_SECONDS,
     )
 
 

@@ -7,7 +7,7 @@ data). Everything else runs against the real FHIR sandbox.
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -26,6 +26,10 @@ class Answer:
     body: Any = None  # dict → JSON, bytes → as is
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    # Instead of a body: pieces written one by one (chunk_delay apart) until they end or the client leaves,
+    # with no Content-Length unless `headers` declares one. For answers that never end or only drip.
+    chunks: Callable[[], Iterable[bytes]] | None = None
+    chunk_delay: float = 0.0
 
 
 @dataclass
@@ -123,6 +127,9 @@ class FakeUpstream:
                 answer = upstream._answer(seen)
                 if answer.delay:
                     time.sleep(answer.delay)
+                if answer.chunks is not None:
+                    self._stream(answer)
+                    return
                 body = answer.body
                 raw = body if isinstance(body, bytes) else json.dumps(body).encode()
                 try:
@@ -135,6 +142,22 @@ class FakeUpstream:
                     self.wfile.write(raw)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout test)
+
+            def _stream(self, answer: Answer) -> None:
+                assert answer.chunks is not None
+                try:
+                    self.send_response(answer.status)
+                    self.send_header("Content-Type", "application/fhir+json")
+                    for key, value in answer.headers.items():
+                        self.send_header(key, value)
+                    self.end_headers()
+                    for piece in answer.chunks():
+                        self.wfile.write(piece)
+                        self.wfile.flush()
+                        if answer.chunk_delay:
+                            time.sleep(answer.chunk_delay)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client stopped reading: what these answers are for
 
             do_GET = do_POST = _handle
 

@@ -1,4 +1,7 @@
-"""Reading upstream data: same-origin links, patient ownership, references, capabilities."""
+"""Reading upstream data: JSON limits, same-origin links, patient ownership, references, capabilities."""
+
+import json
+import time
 
 import pytest
 
@@ -137,3 +140,92 @@ def test_outcome_issues_keep_codes_not_text() -> None:
         ],
     }
     assert bundles.outcome_issues(outcome) == [("error", "not-found"), ("error", "unknown")]
+
+
+# ---------------------------------------------------------------------------- JSON limits
+
+
+def test_numbers_no_fhir_element_can_hold_are_marked_not_fatal() -> None:
+    digits = "9" * 10_000
+    raw = f'{{"a": 1e999999, "b": -1e999999, "c": {digits}, "d": NaN, "e": Infinity, "f": -Infinity}}'
+    parsed = bundles.parse_json(raw.encode())
+    assert set(parsed.values()) == {bundles.OUT_OF_RANGE}
+    ordinary = bundles.parse_json(b'{"i": -12, "f": 0.5, "e": 1e-999999, "big": 1234567890123456789012345}')
+    assert ordinary == {"i": -12, "f": 0.5, "e": 0.0, "big": 1234567890123456789012345}
+    assert bundles.parse_json(b'{"x": -' + b"9" * bundles.MAX_INTEGER_DIGITS + b"}")["x"] < 0
+
+
+def test_json_too_deep_for_the_parser_is_cut_below_the_document_depth() -> None:
+    deep = "[" * 200_000 + "]" * 200_000
+    strings = r'"s": "[[\"]]", "t": "{\\", "u": "]"'
+    raw = f'{{"entry": [{{"resource": {{"id": "ok"}}}}, {{"resource": {{"x": {deep}}}}}], {strings}}}'
+    started = time.monotonic()
+    parsed = bundles.parse_json(raw.encode())
+    assert time.monotonic() - started < 2
+    assert parsed["entry"][0] == {"resource": {"id": "ok"}}
+    # Brackets, quotes and backslashes inside strings are not structure.
+    assert (parsed["s"], parsed["t"], parsed["u"]) == ('[["]]', "{\\", "]")
+    cut = parsed["entry"][1]["resource"]["x"]
+    depth = 3  # Bundle, entry list, entry: the resource is level 4, its "x" level 5
+    while isinstance(cut, list):
+        cut, depth = cut[0], depth + 1
+    assert cut is None
+    assert depth == bundles.MAX_DOCUMENT_DEPTH - 1
+
+
+@pytest.mark.parametrize("raw", [b"[" * 200_000, b'{"a": [' * 200_000, b"\xff\xfe{}", b"", b"{"])
+def test_unreadable_json_is_a_value_error(raw: bytes) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011  (the only promise: ValueError)
+        bundles.parse_json(raw)
+
+
+def condition(**extra: object) -> dict[str, object]:
+    return {"resourceType": "Condition", "id": "c1", **extra}
+
+
+def nested(levels: int) -> dict[str, object]:
+    resource = condition()
+    for _ in range(levels):
+        resource = condition(contained=[resource])
+    return resource
+
+
+@pytest.mark.parametrize(
+    ("resource", "reason"),
+    [
+        (condition(code={"text": "fine"}), None),
+        (nested(15), None),  # 31 levels
+        (nested(16), bundles.NESTED_TOO_DEEPLY),
+        (condition(onsetAge={"value": bundles.OUT_OF_RANGE}), bundles.NUMBER_OUT_OF_RANGE),
+        (condition(code={"text": "a\x00b"}), bundles.UNSTORABLE_TEXT),
+        (condition(code={"te\x00xt": "b"}), bundles.UNSTORABLE_TEXT),
+        (condition(code={"text": "a\ud800b"}), bundles.UNSTORABLE_TEXT),
+        (condition(note=[{"text": "emoji \U0001f600, \u00e6\u00f8\u00e5, tab\t"}]), None),
+    ],
+)
+def test_content_problems(resource: dict[str, object], reason: str | None) -> None:
+    assert bundles.content_problem(resource) == reason
+    checked = bundles.resource_of_entry({"resource": resource}, allowed_types=frozenset({"Condition"}))
+    if reason is None:
+        assert checked == resource
+    else:
+        assert checked == bundles.EntryProblem(reason, "Condition")
+
+
+def test_a_surrogate_pair_is_text_a_lone_surrogate_is_not() -> None:
+    pair = bundles.parse_json(b'{"t": "\\ud83d\\ude00"}')
+    lone = bundles.parse_json(b'{"t": "\\ud800"}')
+    raw_lone = bundles.parse_json(b'{"t": "\xed\xa0\x80"}')
+    assert bundles.content_problem(pair) is None
+    assert bundles.content_problem(lone) == bundles.content_problem(raw_lone) == bundles.UNSTORABLE_TEXT
+    json.dumps(pair, ensure_ascii=False).encode()
+
+
+@pytest.mark.parametrize("value", ["p1", "a-b.c", "x" * 64])
+def test_resource_ids(value: str) -> None:
+    assert bundles.is_resource_id(value)
+
+
+@pytest.mark.parametrize("value", ["", "p1\n", "../p1", "p1/x", "p 1", "x" * 65, None, 7])
+def test_not_resource_ids(value: object) -> None:
+    assert not bundles.is_resource_id(value)

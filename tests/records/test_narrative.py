@@ -2,6 +2,7 @@
 
 import ast
 import re
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,13 @@ from portal.records.narrative import (
     ALLOWED_ATTRIBUTES,
     ALLOWED_TAGS,
     LINK_REL,
+    MAX_NARRATIVE_CHARS,
+    MAX_NARRATIVE_TAGS,
     narrative_text,
     sanitize_narrative,
 )
 from tests.conftest import ips_example
+from tests.hostile_corpus import NARRATIVE_VECTORS
 
 
 class Tags(HTMLParser):
@@ -166,12 +170,19 @@ XSS_VECTORS = [
 ]
 
 
-@pytest.mark.parametrize("vector", XSS_VECTORS)
+# The shared corpus (tests/hostile_corpus.py), which the record page, viewer and PDF tests use as well.
+CORPUS = [
+    vector.render("https://attacker.example", number) for number, vector in enumerate(NARRATIVE_VECTORS)
+]
+
+
+@pytest.mark.parametrize("vector", XSS_VECTORS + CORPUS)
 def test_xss_vectors_end_inert(vector: str) -> None:
     assert_inert(sanitize_narrative(vector))
+    assert "attacker.example" not in sanitize_narrative(vector)
 
 
-@pytest.mark.parametrize("vector", XSS_VECTORS)
+@pytest.mark.parametrize("vector", XSS_VECTORS + CORPUS)
 def test_sanitizing_twice_changes_nothing(vector: str) -> None:
     once = sanitize_narrative(vector)
     assert sanitize_narrative(once) == once
@@ -262,6 +273,38 @@ def test_unbalanced_markup_is_balanced() -> None:
 def test_non_text_gives_empty(value: Any) -> None:
     assert sanitize_narrative(value) == ""
     assert narrative_text(value) == ""
+
+
+def test_narratives_beyond_the_limits_are_not_parsed() -> None:
+    # Nested blocks cost an HTML parser time growing with the square of their depth.
+    nested = "<div>" * (MAX_NARRATIVE_TAGS // 2 + 1) + "deep" + "</div>" * (MAX_NARRATIVE_TAGS // 2 + 1)
+    long = "<p>" + "a" * MAX_NARRATIVE_CHARS + "</p>"
+    for markup in (nested, long):
+        started = time.monotonic()
+        assert sanitize_narrative(markup) == ""
+        assert narrative_text(markup) == ""
+        assert time.monotonic() - started < 0.1
+    within = "<div>" * 4999 + "deep" + "</div>" * 4999
+    assert "deep" in sanitize_narrative(within)
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        # Once minutes each in the self-closed tag pattern (backtracking from every "<").
+        ("<a " + "b " * 48) * 10_000,
+        ("<a b='" + '<a b="') * 5_000 + "x" * 800_000,
+        ("<x a=b" + " c=d" * 20) * 9_000,
+        "<td" + " a" * 490_000 + "/",
+    ],
+    ids=["bare-attributes", "open-quotes", "valued-attributes", "one-tag"],
+)
+def test_hostile_markup_within_the_limits_is_quick(markup: str) -> None:
+    markup = markup[:MAX_NARRATIVE_CHARS]
+    started = time.monotonic()
+    sanitize_narrative(markup)
+    narrative_text(markup)
+    assert time.monotonic() - started < 2
 
 
 def test_narrative_text() -> None:
