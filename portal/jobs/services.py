@@ -27,6 +27,7 @@ UNEXPECTED_FAILURE = gettext_noop(
 )
 TOO_SLOW = gettext_noop("This took longer than allowed and was stopped. Please try again later.")
 GAVE_UP = gettext_noop("This job was interrupted too many times and was stopped. Please try again.")
+RETIRED_KIND = gettext_noop("This kind of job is no longer offered, so it was stopped.")
 # A running job is dead once it has shown no sign of life for longer than its hard time limit: the worker
 # kills it at that limit (billiard checks every second). The grace covers that check and clock differences
 # between the worker's and the sweeper's hosts.
@@ -189,7 +190,13 @@ def jobs_sweep() -> dict[str, int]:
     )
     counts["resent"] = Job.objects.filter(id__in=resend_ids, status=JobStatus.QUEUED).update(updated_at=now)
     for job in Job.objects.filter(id__in=[*restart_ids, *resend_ids], status=JobStatus.QUEUED):
-        job_enqueue(job=job)
+        try:
+            job_enqueue(job=job)
+        except LookupError:
+            # A kind no longer in the code: no worker can run it. Ending it lets the sweep go on.
+            counts["failed"] += Job.objects.filter(id=job.id, status=JobStatus.QUEUED).update(
+                status=JobStatus.FAILED, detail=RETIRED_KIND, finished_at=now, updated_at=now
+            )
     if any(counts.values()):
         logger.warning("jobs sweep: %s", counts)
     return counts

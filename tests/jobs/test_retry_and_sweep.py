@@ -113,3 +113,20 @@ def test_sweeper_restarts_a_running_job_once_silent_past_its_own_kinds_hard_limi
     assert statuses[dead_export.id] == JobStatus.QUEUED
     assert statuses[live_export.id] == JobStatus.RUNNING
     assert statuses[check.id] == JobStatus.RUNNING
+
+
+def test_the_sweep_ends_jobs_of_a_retired_kind_and_resends_the_rest(
+    citizen: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    old = timezone.now() - timedelta(seconds=settings.JOB_REQUEUE_AFTER_SECONDS + 60)
+    retired = job_create(owner=citizen, kind=WORKER_CHECK)
+    current = job_create(owner=citizen, kind=WORKER_CHECK)
+    Job.objects.filter(id=retired.id).update(kind="retired_kind", updated_at=old)
+    Job.objects.filter(id=current.id).update(updated_at=old)
+    with django_capture_on_commit_callbacks() as callbacks:
+        counts = jobs_sweep()
+    assert counts["failed"] == 1
+    assert Job.objects.get(id=retired.id).status == JobStatus.FAILED
+    assert Job.objects.get(id=retired.id).detail.startswith("This kind of job is no longer offered")
+    assert Job.objects.get(id=current.id).status == JobStatus.QUEUED
+    assert len(callbacks) == 1  # the current job was sent again
