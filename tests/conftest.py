@@ -171,10 +171,11 @@ def wait_for(predicate: Any, *, timeout: float, what: str, interval: float = 0.2
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
-def start_worker(env: dict[str, str], log_path: Path) -> ProcessHandle:
+def start_worker(env: dict[str, str], log_path: Path, *, concurrency: int = 1) -> ProcessHandle:
+    """`celery worker` on all three queues, as an operator starts it; returns once it is ready."""
     worker = start_process(
         [str(VENV_BIN / "celery"), "-A", "portal", "worker", "-Q", "default,pull,export",
-         "--concurrency", "1", "-l", "INFO", "--without-mingle", "--without-gossip"],
+         "--concurrency", str(concurrency), "-l", "INFO", "--without-mingle", "--without-gossip"],
         env=env,
         log_path=log_path,
     )  # fmt: skip

@@ -16,9 +16,7 @@ from django.utils import timezone
 
 from portal.accounts.models import User
 from portal.celery import app as celery_app
-from portal.records.bundles import content_hash
 from portal.records.models import DataSource, StoredResource
-from sharing.ips.sections import section_of
 from tests.conftest import (
     VENV_BIN,
     ProcessHandle,
@@ -28,6 +26,7 @@ from tests.conftest import (
     start_process,
     wait_for,
 )
+from tests.sharing.conftest import stored_row
 
 SWEEP_TASK = "portal.jobs.tasks.jobs_sweep"
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -41,26 +40,6 @@ def worker_env(broker_url: str, media_root: Path, **overrides: str) -> dict[str,
         MEDIA_ROOT=str(media_root),
         **overrides,
     )
-
-
-def start_celery_worker(env: dict[str, str], log_path: Path, *, concurrency: int = 1) -> ProcessHandle:
-    """`celery worker` on all three queues, as an operator starts it; returns once it is ready."""
-    worker = start_process(
-        [str(VENV_BIN / "celery"), "-A", "portal", "worker", "-Q", "default,pull,export",
-         "--concurrency", str(concurrency), "-l", "INFO", "--without-mingle", "--without-gossip"],
-        env=env,
-        log_path=log_path,
-    )  # fmt: skip
-    try:
-        wait_for(
-            lambda: " ready." in worker.log() or worker.process.poll() is not None, timeout=60, what="worker"
-        )
-    except AssertionError:
-        worker.stop()
-        raise
-    if worker.process.poll() is not None:
-        raise AssertionError(f"the worker exited at start:\n{worker.log()}")
-    return worker
 
 
 def kill_hard(handle: ProcessHandle) -> None:
@@ -175,24 +154,10 @@ def store_large_record(owner: User, *, source: DataSource, conditions: int) -> N
         for entry in ips_example("Bundle-bundle-ips-all-sections")["entry"]
         if entry["resource"]["resourceType"] == "Condition"
     )
-    section = section_of(condition)
     now = timezone.now()
     rows = []
     for number in range(conditions):
         resource = copy.deepcopy(condition)
         resource["id"] = f"long-list-{number}"
-        rows.append(
-            StoredResource(
-                owner=owner,
-                source=source,
-                resource_type="Condition",
-                resource_id=resource["id"],
-                data=resource,
-                content_hash=content_hash(resource),
-                section=section.key if section else "",
-                first_fetched_at=now,
-                changed_at=now,
-                fetched_at=now,
-            )
-        )
+        rows.append(stored_row(owner, source, resource, now=now))
     StoredResource.objects.bulk_create(rows, batch_size=500)

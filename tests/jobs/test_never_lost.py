@@ -24,13 +24,12 @@ from portal.records.fhir_client import UNREACHABLE
 from portal.records.models import Pull, StoredResource
 from sharing.models import Activity, ActivityKind, Export
 from sharing.services import export_create
-from tests.conftest import wait_for
+from tests.conftest import start_worker, wait_for
 from tests.jobs.real_processes import (
     RedisServer,
     kill_hard,
     kill_pool_processes,
     queue_jobs_in_another_process,
-    start_celery_worker,
     store_large_record,
     sweep_as_beat_would,
     worker_env,
@@ -82,7 +81,7 @@ def test_export_whose_worker_is_killed_mid_pdf_runs_again_and_finishes_once(
     env = worker_env(redis_url, settings.MEDIA_ROOT, **KILLED_WORKER_ENV)
     client.force_login(citizen)
 
-    worker = start_celery_worker(env, tmp_path / "worker-1.log")
+    worker = start_worker(env, tmp_path / "worker-1.log")
     try:
         job_url = client.post("/exports/", {"format": "pdf"})["Location"]
         export = Export.objects.get(owner=citizen)
@@ -99,7 +98,7 @@ def test_export_whose_worker_is_killed_mid_pdf_runs_again_and_finishes_once(
 
         if victim == "worker":
             worker.stop()
-            worker = start_celery_worker(env, tmp_path / "worker-2.log")
+            worker = start_worker(env, tmp_path / "worker-2.log")
         sweep_as_beat_would(
             lambda: job_of(export.job_id).is_finished, timeout=120, what="the export to run again and finish"
         )
@@ -165,7 +164,7 @@ def test_jobs_queued_while_redis_restarts_or_is_flushed_all_succeed(
         own_redis.client().flushall()
         assert own_redis.client().dbsize() == 0, "every message is gone"
 
-    worker = start_celery_worker(env, tmp_path / "worker.log")
+    worker = start_worker(env, tmp_path / "worker.log")
     try:
         sweep_as_beat_would(
             lambda: all(job_of(job_id).is_finished for job_id in job_ids),
@@ -201,9 +200,7 @@ def test_the_same_task_delivered_twice_runs_the_work_once(
     celery_app.send_task(RUN_TASK, args=[str(export.job_id)], queue="export")
 
     # Two pool processes: both deliveries are handed out at once and race for the claim.
-    worker = start_celery_worker(
-        worker_env(redis_url, settings.MEDIA_ROOT), tmp_path / "worker.log", concurrency=2
-    )
+    worker = start_worker(worker_env(redis_url, settings.MEDIA_ROOT), tmp_path / "worker.log", concurrency=2)
     try:
         wait_for(
             lambda: job_of(export.job_id).is_finished and "nothing to do" in worker.log(),
@@ -238,7 +235,7 @@ def test_pull_failing_for_its_whole_retry_budget_reads_well_and_try_again_works_
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(citizen)
 
-    worker = start_celery_worker(env, tmp_path / "worker.log")
+    worker = start_worker(env, tmp_path / "worker.log")
     try:
         pressed = browser.post("/records/pull/", {"csrfmiddlewaretoken": csrf_token(browser, "/records/")})
         job_url = pressed["Location"]

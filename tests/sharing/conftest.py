@@ -1,6 +1,7 @@
 """Sharing fixtures: a citizen's stored record made straight from an IPS example, as a pull would leave it."""
 
 import json
+from datetime import datetime
 from typing import Any
 
 from django.core.files.storage import default_storage
@@ -21,6 +22,23 @@ from tests.conftest import ips_example
 from tests.records.fake_upstream import fake_upstream  # noqa: F401
 
 
+def stored_row(owner: User, source: DataSource, resource: dict[str, Any], *, now: datetime) -> StoredResource:
+    """An unsaved StoredResource as a pull would write it, filed in its IPS section."""
+    section = section_of(resource)
+    return StoredResource(
+        owner=owner,
+        source=source,
+        resource_type=resource["resourceType"],
+        resource_id=resource["id"],
+        data=resource,
+        content_hash=content_hash(resource),
+        section=section.key if section else "",
+        first_fetched_at=now,
+        changed_at=now,
+        fetched_at=now,
+    )
+
+
 def store_example(
     owner: User, example: str = "Bundle-bundle-ips-all-sections", *, source: DataSource | None = None
 ) -> DataSource:
@@ -33,21 +51,8 @@ def store_example(
     now = timezone.now()
     for entry in ips_example(example)["entry"]:
         resource: dict[str, Any] = entry["resource"]
-        if resource["resourceType"] == "Composition":
-            continue
-        section = section_of(resource)
-        StoredResource.objects.create(
-            owner=owner,
-            source=source,
-            resource_type=resource["resourceType"],
-            resource_id=resource["id"],
-            data=resource,
-            content_hash=content_hash(resource),
-            section=section.key if section else "",
-            first_fetched_at=now,
-            changed_at=now,
-            fetched_at=now,
-        )
+        if resource["resourceType"] != "Composition":
+            stored_row(owner, source, resource, now=now).save()
     return source
 
 
