@@ -86,7 +86,7 @@ def _setup_django(workdir: Path) -> None:
 def plain_requests_pull(base_url: str, page_size: int) -> int:
     """The floor: the same searches the portal makes, with plain requests and json, storing nothing."""
     from bench.record import IDENTIFIER_SYSTEM, IDENTIFIER_VALUE
-    from portal.records.bundles import PATIENT_SEARCH_TYPES
+    from core.fhir.upstream import PATIENT_SEARCH_TYPES
 
     session = requests.Session()
     headers = {"Accept": "application/fhir+json", "Prefer": "handling=strict"}
@@ -232,8 +232,8 @@ def bench_pull_memory(workdir: Path) -> None:
 def _record_entries(count: int) -> tuple[list[Any], list[dict[str, Any]]]:
     """The synthetic record as the portal stores it: entries for assembly, and the plain resources."""
     from bench.record import record_resources
-    from sharing.ips.assemble import RecordEntry
-    from sharing.ips.sections import section_of
+    from core.ips.assemble import RecordEntry
+    from core.ips.sections import section_of
 
     resources = record_resources(count)
     entries = []
@@ -249,7 +249,7 @@ def _document_info() -> Any:
     import uuid
     from datetime import UTC, datetime
 
-    from sharing.ips.assemble import DocumentInfo
+    from core.ips.assemble import DocumentInfo
 
     return DocumentInfo(document_id=uuid.uuid4(), timestamp=datetime.now(UTC), software_version="bench")
 
@@ -259,7 +259,7 @@ def bench_ips(workdir: Path) -> None:
     that reads those resources and writes JSON must do: json.loads + json.dumps of the same resources."""
     import json
 
-    from sharing.ips.assemble import assemble
+    from core.ips.assemble import assemble
 
     entries, resources = _record_entries(PULL_RESOURCES)
     stored = json.dumps(resources)
@@ -283,8 +283,8 @@ def bench_ips_validate(workdir: Path) -> None:
 
     from fhir.resources.R4B.bundle import Bundle
 
-    from sharing.ips.assemble import assemble
-    from sharing.ips.validate import validate_document
+    from core.ips.assemble import assemble
+    from core.ips.validate import validate_document
 
     entries, _resources = _record_entries(PULL_RESOURCES)
     bundle = assemble(entries, patient_key="0", info=_document_info())
@@ -344,9 +344,9 @@ def bench_button(workdir: Path) -> None:
     from django.test import Client
     from django.utils import timezone
 
+    from core.fhir.upstream import content_hash
     from portal.accounts.models import User
     from portal.jobs.services import job_run
-    from portal.records.bundles import content_hash
     from portal.records.models import AuthMode, DataSource, StoredResource
     from sharing.models import Export
 
@@ -419,10 +419,10 @@ def bench_manifest(workdir: Path) -> None:
 
     from django.utils import timezone
 
+    from core.shl import jwe
     from portal.accounts.models import User
+    from sharing.links.services import share_create, share_key, share_payload
     from sharing.models import ShareFile, ShareFileKind
-    from sharing.shares import share_create, share_key, share_payload
-    from sharing.shl import jwe
 
     port = _free_port()
     origin = f"http://127.0.0.1:{port}"

@@ -15,3 +15,32 @@ class RedactShareLinks(logging.Filter):
             record.msg = SHL_PATH.sub("/shl/[redacted]", message)
             record.args = None
         return True
+
+
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]{0,30}):")
+
+
+def _scheme_of(url: str) -> str:
+    match = _SCHEME.match(url)
+    return match[1].lower() if match else "relative"
+
+
+class UrlSchemesOnly(logging.Filter):
+    """Keeps only the scheme of the URLs in WeasyPrint's own log lines (installed from LOGGING).
+
+    WeasyPrint logs every stylesheet it loads and every resource it fails to load, with the URL; a URL in
+    a document handed to the PDF renderer could carry personal data ("…/pixel.png?cpr=…"). In the lines
+    about resources every string argument is a URL, or the name of an inline source ("CSS string").
+    """
+
+    RESOURCE_WORDS = ("load", "Fetching", "URL", "URI", "SVG")
+    INLINE = frozenset({"CSS string", "HTML string"})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.msg if isinstance(record.msg, str) else ""
+        if isinstance(record.args, tuple) and any(word in message for word in self.RESOURCE_WORDS):
+            record.args = tuple(
+                f"<{_scheme_of(arg)} URL>" if isinstance(arg, str) and arg not in self.INLINE else arg
+                for arg in record.args
+            )
+        return True

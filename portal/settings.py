@@ -32,7 +32,6 @@ SECRET_KEY: str = _secret_key
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-PORT = env.int("PORT", default=8000)
 FHIR_SANDBOX_URL = env.url("FHIR_SANDBOX_URL", default="http://127.0.0.1:8090/fhir").geturl()
 
 INSTALLED_APPS = [
@@ -49,6 +48,7 @@ INSTALLED_APPS = [
     "portal.accounts",
     "portal.jobs",
     "portal.records",
+    "portal.audit",
     "sharing",
     "csp",
 ]
@@ -330,7 +330,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"redact_share_links": {"()": "portal.logfilters.RedactShareLinks"}},
+    "filters": {
+        "redact_share_links": {"()": "portal.logfilters.RedactShareLinks"},
+        "url_schemes_only": {"()": "portal.logfilters.UrlSchemesOnly"},
+    },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_share_links"]}
     },
@@ -342,7 +345,10 @@ LOGGING = {
         "requests": {"level": "WARNING"},
         "fhirclient": {"level": "WARNING"},
         # WeasyPrint reports each rendering step at INFO; only its warnings (a refused URL) matter here.
-        "weasyprint": {"level": "WARNING"},
+        # A logger's filters see only the records logged on it, not its children's: both loggers WeasyPrint
+        # uses keep only the scheme of the URLs they name.
+        "weasyprint": {"level": "WARNING", "filters": ["url_schemes_only"]},
+        "weasyprint.progress": {"filters": ["url_schemes_only"]},
         # These two name request paths ("Not Found: /shl/…"); the filter masks share links before any handler.
         "django.request": {"filters": ["redact_share_links"]},
         "django.server": {"filters": ["redact_share_links"]},

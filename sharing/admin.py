@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
+from sharing.links.services import share_status
 from sharing.models import AccessEvent, Activity, Export, Share
-from sharing.shares import share_status
 
 # Operators see that exports happened and how they went; the files and their content are not in the admin.
 

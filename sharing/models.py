@@ -23,7 +23,7 @@ class Export(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="exports")
     job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="export")
     format = models.CharField(_("format"), max_length=4, choices=ExportFormat.choices)
-    # Section keys (sharing.ips.sections); empty: every section.
+    # Section keys (core.ips.sections); empty: every section.
     sections = models.JSONField(_("sections"), default=list, blank=True)
     # Stored resource ids the citizen left out.
     excluded_items = models.JSONField(_("left-out items"), default=list, blank=True)

@@ -2,7 +2,7 @@
 
 ``summary_pdf`` turns an IPS 2.0.0 document bundle into a PDF in the citizen's language: a patient header,
 when it was made and from which sources, then each Composition section in the document's order with its
-entries as a table (item, status, date, details). The words come from ``portal.records.display.summarize``
+entries as a table (item, status, date, details). The words come from ``core.fhir.summary.summarize``
 (structured fields only, the same lines as the record page) and the section table's translated titles.
 Upstream narrative (``text.div``) is never rendered: every upstream string reaches the PDF as text,
 escaped by the template engine.
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -32,8 +32,19 @@ from django.utils.translation import gettext, gettext_noop, override
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-from portal.records.display import ItemSummary, concept_text, summarize
-from sharing.ips.sections import LOINC, SECTION_BY_LOINC, mappings_of
+from core.fhir.document import (
+    Resolver,
+    bundle_resolver,
+    document_composition,
+    document_patient,
+    human_name,
+    patient_identifiers,
+    reference_of,
+)
+from core.fhir.read import codes_of, mappings_of, text_of
+from core.fhir.summary import ItemSummary, concept_text, summarize
+from core.fhir.terms import LIST_EMPTY_REASON, LOINC
+from core.ips.sections import SECTION_BY_LOINC
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +60,6 @@ STATIC_PATH: Final = re.compile(r"(?:[A-Za-z0-9_-][A-Za-z0-9_.-]*/)*[A-Za-z0-9_-
 CONTENT_TYPES: Final[Mapping[str, str]] = {".css": "text/css; charset=utf-8"}
 SCHEME: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.-]{0,30}):")
 
-LIST_EMPTY_REASON: Final = "http://terminology.hl7.org/CodeSystem/list-empty-reason"
 # Composition.section.emptyReason (ValueSet list-empty-reason, extensible), in the portal's own words.
 EMPTY_REASONS: Final[Mapping[str, str]] = {
     "nilknown": gettext_noop("None known."),
@@ -59,17 +69,9 @@ EMPTY_REASONS: Final[Mapping[str, str]] = {
     "notstarted": gettext_noop("Not started: the list has not been filled in yet."),
     "closed": gettext_noop("Closed: the list is no longer kept up to date."),
 }
-# Identifier systems people know by a short name (the NZ NHI is the IPS examples' patient identifier).
-IDENTIFIER_SYSTEMS: Final[Mapping[str, str]] = {
-    "urn:oid:1.2.208.176.1.2": "CPR",
-    "https://standards.digital.health.nz/ns/nhi-id": "NHI",
-}
-MAX_IDENTIFIERS: Final = 5
 MAX_SECTION_DEPTH: Final = 3  # nested sections deeper than this are not shown
 MAX_TEXT: Final = 300
 FHIR_DATE_TIME: Final = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d)")
-
-Resolver = Callable[[str], Mapping[str, Any] | None]
 
 
 # ---------------------------------------------------------------------------- fetching
@@ -93,32 +95,6 @@ def _refuse(url: str, why: str) -> RefusedURL:
     scheme = _scheme(url)
     logger.info("PDF: refused to load a %s URL (%s)", scheme, why)
     return RefusedURL(f"refused a {scheme} URL ({why})")
-
-
-class _SchemesOnly(logging.Filter):
-    """Keeps only the scheme of the URLs in WeasyPrint's own log lines.
-
-    WeasyPrint logs every stylesheet it loads and every resource it fails to load, with the URL; a URL in
-    a document handed to ``render_pdf`` could carry personal data ("…/pixel.png?cpr=…"). In the lines
-    about resources every string argument is a URL, or the name of an inline source ("CSS string").
-    """
-
-    RESOURCE_WORDS: Final = ("load", "Fetching", "URL", "URI", "SVG")
-    INLINE: Final = frozenset({"CSS string", "HTML string"})
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.msg if isinstance(record.msg, str) else ""
-        if isinstance(record.args, tuple) and any(word in message for word in self.RESOURCE_WORDS):
-            record.args = tuple(
-                f"<{_scheme(arg)} URL>" if isinstance(arg, str) and arg not in self.INLINE else arg
-                for arg in record.args
-            )
-        return True
-
-
-# A logger's filters see only the records logged on it, not its children's: both loggers WeasyPrint uses.
-for _name in ("weasyprint", "weasyprint.progress"):
-    logging.getLogger(_name).addFilter(_SchemesOnly())
 
 
 class StaticOnlyFetcher(URLFetcher):
@@ -156,14 +132,6 @@ def render_pdf(html: str) -> bytes:
 
 
 @dataclass(frozen=True)
-class Labelled:
-    """One line of the patient header, e.g. ("NHI", "ABC1234")."""
-
-    label: str
-    value: str
-
-
-@dataclass(frozen=True)
 class Row:
     """One entry of a section: what ``summarize`` reads, or only a title when it is not in the bundle."""
 
@@ -179,139 +147,31 @@ class PdfSection:
     empty_text: str  # shown instead of a table when there are no rows
 
 
-def _string(value: object) -> str | None:
-    if isinstance(value, str):
-        text = " ".join(value.split())
-        if text:
-            return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1].rstrip() + "…"
-    return None
-
-
-def _reference_key(reference: object) -> str | None:
-    """A reference or fullUrl as the index keys it: stripped, any version ("/_history/2") left off."""
-    if not isinstance(reference, str) or not reference.strip():
-        return None
-    return reference.strip().split("/_history/", 1)[0]
-
-
-def bundle_resolver(bundle: Mapping[str, Any]) -> Resolver:
-    """Finds a resource of the bundle by a reference to it: its fullUrl or a relative "Type/id".
-
-    Within a document every reference points into the bundle; a relative one is read as "Type/id"
-    whichever server base the entries share (the first entry with that type and id wins).
-    """
-    index: dict[str, Mapping[str, Any]] = {}
-    for entry in mappings_of(bundle.get("entry")):
-        resource = entry.get("resource")
-        if not isinstance(resource, Mapping):
-            continue
-        full_url = _reference_key(entry.get("fullUrl"))
-        if full_url:
-            index.setdefault(full_url, resource)
-        resource_type, resource_id = resource.get("resourceType"), resource.get("id")
-        if isinstance(resource_type, str) and isinstance(resource_id, str):
-            index.setdefault(f"{resource_type}/{resource_id}", resource)
-
-    def resolve(reference: str) -> Mapping[str, Any] | None:
-        key = _reference_key(reference)
-        return index.get(key) if key else None
-
-    return resolve
-
-
-def _resources(bundle: Mapping[str, Any], resource_type: str) -> Iterator[Mapping[str, Any]]:
-    for entry in mappings_of(bundle.get("entry")):
-        resource = entry.get("resource")
-        if isinstance(resource, Mapping) and resource.get("resourceType") == resource_type:
-            yield resource
-
-
-def _reference_of(value: object) -> str | None:
-    return _reference_key(value.get("reference")) if isinstance(value, Mapping) else None
-
-
-def _patient(
-    composition: Mapping[str, Any], bundle: Mapping[str, Any], resolve: Resolver
-) -> Mapping[str, Any]:
-    reference = _reference_of(composition.get("subject"))
-    patient = resolve(reference) if reference else None
-    if patient is None or patient.get("resourceType") != "Patient":
-        patient = next(_resources(bundle, "Patient"), None)
-    return patient or {}
-
-
-def _human_name(patient: Mapping[str, Any]) -> str:
-    names = list(mappings_of(patient.get("name")))
-    # The name in use: official or usual first, then any other that is not old or a maiden name.
-    ranked = sorted(
-        (n for n in names if n.get("use") not in ("old", "maiden")),
-        key=lambda n: 0 if n.get("use") in ("official", "usual") else 1,
-    )
-    for name in ranked:
-        text = _string(name.get("text"))
-        if text:
-            return text
-        given = name.get("given")
-        parts = [p for p in given if isinstance(p, str)] if isinstance(given, list) else []
-        family = name.get("family")
-        parts += [family] if isinstance(family, str) else []
-        joined = _string(" ".join(parts))
-        if joined:
-            return joined
-    return ""
-
-
-def _identifier_label(identifier: Mapping[str, Any]) -> str:
-    type_text = concept_text(identifier.get("type"))
-    if type_text:
-        return type_text
-    system = _string(identifier.get("system")) or ""
-    known = IDENTIFIER_SYSTEMS.get(system)
-    if known:
-        return known
-    # A URL reads better without its scheme ("example.org/patient-ids"); an OID stays as it is.
-    return re.sub(r"^https?://", "", system).rstrip("/")
-
-
-def _identifiers(patient: Mapping[str, Any]) -> list[Labelled]:
-    found = [
-        Labelled(_identifier_label(identifier), value)
-        for identifier in mappings_of(patient.get("identifier"))
-        if identifier.get("use") != "old" and (value := _string(identifier.get("value")))
-    ]
-    return found[:MAX_IDENTIFIERS]
-
-
-def _coded(concept: object, system: str) -> Iterator[str]:
-    """The codes of a CodeableConcept's codings of one system (or of none given)."""
-    for item in mappings_of(concept):
-        for coding in mappings_of(item.get("coding")):
-            code = coding.get("code")
-            if isinstance(code, str) and coding.get("system") in (system, None):
-                yield code
-
-
 def _section_title(section: Mapping[str, Any]) -> str:
-    for code in _coded(section.get("code"), LOINC):
+    for code in sorted(codes_of(section.get("code"), LOINC, or_no_system=True)):
         known = SECTION_BY_LOINC.get(code)
         if known is not None:
             return gettext(known.title)
-    return _string(section.get("title")) or concept_text(section.get("code")) or gettext("Untitled section")
+    return (
+        text_of(section.get("title"), MAX_TEXT)
+        or concept_text(section.get("code"))
+        or gettext("Untitled section")
+    )
 
 
 def _empty_text(section: Mapping[str, Any]) -> str:
     reason = section.get("emptyReason")
-    for code in _coded(reason, LIST_EMPTY_REASON):
+    for code in sorted(codes_of(reason, LIST_EMPTY_REASON, or_no_system=True)):
         if code in EMPTY_REASONS:
             return gettext(EMPTY_REASONS[code])
     return concept_text(reason) or gettext("No structured entries in this section.")
 
 
 def _row(reference: Mapping[str, Any], resolve: Resolver) -> Row:
-    target = _reference_of(reference)
+    target = reference_of(reference)
     resource = resolve(target) if target else None
     if resource is None:
-        title = _string(reference.get("display")) or gettext("Not included in this document")
+        title = text_of(reference.get("display"), MAX_TEXT) or gettext("Not included in this document")
         return Row(ItemSummary(title=title, status=None, date=None), "")
     summary = summarize(resource, resolve)
     # "2024-04-10T09:58:00+00:00" → "2024-04-10 09:58:00+00:00": the column can wrap it after the date.
@@ -364,15 +224,15 @@ def summary_context(
     no sections, never an error.
     """
     resolve = bundle_resolver(bundle)
-    composition = next(_resources(bundle, "Composition"), {})
-    patient = _patient(composition, bundle, resolve)
-    name = _human_name(patient)
+    composition = document_composition(bundle)
+    patient = document_patient(bundle, resolve)
+    name = human_name(patient)
     return {
         "patient_name": name,
-        "birth_date": _string(patient.get("birthDate")) or "",
-        "identifiers": _identifiers(patient),
+        "birth_date": text_of(patient.get("birthDate"), MAX_TEXT) or "",
+        "identifiers": patient_identifiers(patient),
         "generated_at": generated_at,
-        "sources": [text for source in sources if (text := _string(source))],
+        "sources": [text for source in sources if (text := text_of(source, MAX_TEXT))],
         "sections": list(_sections(composition, resolve)),
         "stylesheet_url": static_url(STYLESHEET),
         "page_counter": page_counter_css(),

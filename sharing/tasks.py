@@ -2,14 +2,15 @@
 
 from celery import shared_task
 
-from sharing import services, shares
+from sharing.exports import services as exports
+from sharing.links import services as links
 
 
 @shared_task(name="sharing.tasks.exports_purge")
 def exports_purge() -> None:
-    services.exports_purge()
+    exports.exports_purge()
 
 
 @shared_task(name="sharing.tasks.shares_purge")
 def shares_purge() -> None:
-    shares.shares_purge()
+    links.shares_purge()

@@ -37,7 +37,7 @@ from fhirclient.server import (
     FHIRUnauthorizedException,
 )
 
-from portal.records import bundles
+from core.fhir import upstream
 
 logger = logging.getLogger(__name__)
 
@@ -177,10 +177,10 @@ def _outcome_codes(response: requests.Response | None) -> str:
     if response is None:
         return ""
     try:
-        body = bundles.parse_json(response.content[:65536])
+        body = upstream.parse_json(response.content[:65536])
     except ValueError:
         return ""
-    return ",".join(f"{severity}:{code}" for severity, code in bundles.outcome_issues(body))
+    return ",".join(f"{severity}:{code}" for severity, code in upstream.outcome_issues(body))
 
 
 class FhirEndpoint:
@@ -239,10 +239,10 @@ class FhirEndpoint:
         count = 1
         while True:
             yield page
-            link = bundles.next_link(page)
+            link = upstream.next_link(page)
             if link is None:
                 return
-            if not bundles.is_same_origin(self.base_url, link):
+            if not upstream.is_same_origin(self.base_url, link):
                 logger.warning("fhir %s: a next link to another server was not followed", self.base_url)
                 raise UpstreamError(FOREIGN_LINK, detail="next link to another origin")
             if link in seen:
@@ -271,12 +271,12 @@ class FhirEndpoint:
 
     def _parse_json(self, raw: bytes) -> Any:
         try:
-            return bundles.parse_json(raw)
+            return upstream.parse_json(raw)
         except (ValueError, RecursionError):
             raise UpstreamError(UNREADABLE, detail="malformed JSON") from None
 
     def _request(self, path: str, *, headers: dict[str, str], sign: bool = True) -> bytes:
-        if "://" in path and not bundles.is_same_origin(self.base_url, path):
+        if "://" in path and not upstream.is_same_origin(self.base_url, path):
             raise UpstreamError(FOREIGN_LINK, detail="URL of another origin")
         renewed = False
         attempt = 0
@@ -342,7 +342,7 @@ class FhirEndpoint:
 
 
 def _codes(outcome: Mapping[str, Any]) -> str:
-    return ",".join(f"{severity}:{code}" for severity, code in bundles.outcome_issues(outcome))
+    return ",".join(f"{severity}:{code}" for severity, code in upstream.outcome_issues(outcome))
 
 
 def model_problem(resource: dict[str, Any]) -> str | None:
@@ -377,7 +377,7 @@ def smart_endpoints(endpoint: FhirEndpoint) -> dict[str, str]:
         "authorize": configuration.get("authorization_endpoint"),
     }
     if not found["token"]:
-        uris = bundles.oauth_uris(endpoint.capability())
+        uris = upstream.oauth_uris(endpoint.capability())
         found = {"token": uris.get("token"), "authorize": uris.get("authorize")}
     return {key: value for key, value in found.items() if isinstance(value, str) and value}
 
@@ -439,7 +439,7 @@ def token_request(
     if response.status_code != 200:
         raise UpstreamError(REFUSED, detail=f"token endpoint {response.status_code}")
     try:
-        body = bundles.parse_json(response.content)
+        body = upstream.parse_json(response.content)
     except ValueError:
         raise UpstreamError(UNREADABLE, detail="token endpoint sent malformed JSON") from None
     token = body.get("access_token") if isinstance(body, dict) else None
@@ -452,6 +452,6 @@ def token_request(
         expires_in=min(expires_in, TOKEN_MAX_LIFETIME) if valid_lifetime else 300,
         refresh_token=body.get("refresh_token") if isinstance(body.get("refresh_token"), str) else "",
         # The launch context's patient goes into request paths: a FHIR id or nothing.
-        patient=body["patient"] if bundles.is_resource_id(body.get("patient")) else "",
+        patient=body["patient"] if upstream.is_resource_id(body.get("patient")) else "",
         scope=body.get("scope") if isinstance(body.get("scope"), str) else "",
     )

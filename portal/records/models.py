@@ -157,7 +157,7 @@ class StoredResource(models.Model):
     content_hash = models.CharField(max_length=64)
     version_id = models.CharField(_("version"), max_length=64, blank=True)
     last_updated = models.DateTimeField(_("last updated at the source"), null=True, blank=True)
-    # IPS section key (sharing.ips.sections), computed when stored so pages query by section.
+    # IPS section key (core.ips.sections), computed when stored so pages query by section.
     section = models.CharField(_("section"), max_length=32, blank=True)
     first_fetched_at = models.DateTimeField(_("first fetched"))
     changed_at = models.DateTimeField(_("last changed"))

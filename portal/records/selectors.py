@@ -9,11 +9,11 @@ from django.db.models import QuerySet
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 
+from core.fhir.narrative import sanitize_narrative, within_limits
+from core.fhir.summary import ItemSummary, summarize
+from core.ips.sections import SECTIONS, Section
 from portal.accounts.models import User
-from portal.records.display import ItemSummary, summarize
 from portal.records.models import AuthMode, Connection, ConnectionStatus, DataSource, Pull, StoredResource
-from portal.records.narrative import sanitize_narrative, within_limits
-from sharing.ips.sections import SECTIONS, Section
 
 # A section longer than this shows its newest items and says how many more there are.
 ITEMS_PER_SECTION = 300

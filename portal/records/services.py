@@ -15,13 +15,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
+from core.fhir import upstream
 from portal import crypto
 from portal.accounts.models import User
 from portal.accounts.services import profile_ensure
 from portal.jobs.models import Job, JobStatus
 from portal.jobs.registry import JobError, JobOutcome, ProgressReporter
 from portal.jobs.services import job_create
-from portal.records import bundles
 from portal.records.fhir_client import (
     FhirEndpoint,
     RetryPolicy,
@@ -299,8 +299,8 @@ def _pull(context: _PullContext, report: ProgressReporter) -> None:
     if patient is not None:
         writer.add_resources([patient])
     report(10, FETCHING)
-    operations = bundles.patient_operations(capability)
-    anything = bundles.STORED_TYPES | bundles.EXTRA_TYPES
+    operations = upstream.patient_operations(capability)
+    anything = upstream.STORED_TYPES | upstream.EXTRA_TYPES
     if "summary" in operations:
         pull.strategy = PullStrategy.SUMMARY
         writer.add_page(
@@ -312,7 +312,7 @@ def _pull(context: _PullContext, report: ProgressReporter) -> None:
             writer.add_page(page, allowed_types=anything)
     else:
         pull.strategy = PullStrategy.SEARCH
-        types = bundles.PATIENT_SEARCH_TYPES
+        types = upstream.PATIENT_SEARCH_TYPES
         for index, resource_type in enumerate(types):
             params = {"patient": patient_id, "_count": str(pull.source.page_size)}
             for page in endpoint.search_pages(resource_type, params):
@@ -339,7 +339,7 @@ def _patient(context: _PullContext) -> tuple[str, dict[str, Any] | None]:
     for page in endpoint.search_pages("Patient", {"identifier": f"{system}|{value}"}):
         entries = page.get("entry")
         for entry in entries if isinstance(entries, list) else []:
-            checked = bundles.resource_of_entry(entry, allowed_types=frozenset({"Patient"}))
+            checked = upstream.resource_of_entry(entry, allowed_types=frozenset({"Patient"}))
             # Checked again here: a source that ignored the identifier would list every patient it has.
             if isinstance(checked, dict) and _has_identifier(checked, system, value):
                 matches[checked["id"]] = checked

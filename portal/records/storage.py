@@ -10,10 +10,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_noop
 
-from portal.records import bundles
+from core.fhir import upstream
+from core.ips.sections import section_of
 from portal.records.fhir_client import model_problem
 from portal.records.models import Pull, StoredResource
-from sharing.ips.sections import section_of
 
 logger = logging.getLogger(__name__)
 
@@ -69,18 +69,18 @@ class PullWriter:
         for entry in entries if isinstance(entries, list) else []:
             resource = entry.get("resource") if isinstance(entry, Mapping) else None
             if isinstance(resource, Mapping) and resource.get("resourceType") == "OperationOutcome":
-                for severity, code in bundles.outcome_issues(resource):
+                for severity, code in upstream.outcome_issues(resource):
                     key = f"{severity}:{code}"
                     self._outcome_codes[key] = self._outcome_codes.get(key, 0) + 1
                 continue
-            checked = bundles.resource_of_entry(entry, allowed_types=allowed_types)
-            if isinstance(checked, bundles.EntryProblem):
+            checked = upstream.resource_of_entry(entry, allowed_types=allowed_types)
+            if isinstance(checked, upstream.EntryProblem):
                 self._skip(checked.reason, checked.resource_type)
                 continue
             if only_ids is not None and checked["id"] not in only_ids:
                 self._skip(gettext_noop("an entry that was not asked for"), checked["resourceType"])
                 continue
-            if not bundles.belongs_to_patient(checked, patient_id=self.patient_id, base_url=self.base_url):
+            if not upstream.belongs_to_patient(checked, patient_id=self.patient_id, base_url=self.base_url):
                 self.pull.dropped_other_patient += 1
                 continue
             problem = model_problem(checked)
@@ -95,7 +95,7 @@ class PullWriter:
         if not by_key:
             return
         for resource in by_key.values():
-            self.references |= bundles.referenced_resources(resource, base_url=self.base_url)
+            self.references |= upstream.referenced_resources(resource, base_url=self.base_url)
         self.stored |= by_key.keys()
         self._upsert(by_key)
 
@@ -111,7 +111,7 @@ class PullWriter:
         }
         to_create, to_update, unchanged = [], [], []
         for key, resource in by_key.items():
-            digest = bundles.content_hash(resource)
+            digest = upstream.content_hash(resource)
             row = existing.get(key)
             if row is not None and row.content_hash == digest:
                 unchanged.append(row.pk)

@@ -16,7 +16,7 @@ import pytest
 
 from portal.accounts.models import User
 from portal.jobs.models import JobStatus
-from sharing.services import document_build
+from sharing.document import document_build
 from tests.browser.conftest import CHROMIUM_ARGS
 from tests.browser.test_login_and_job_page import sign_in
 from tests.hostile_corpus import (

@@ -2,8 +2,8 @@ from typing import Any
 
 import pytest
 
-from portal.accounts.management.commands.seed_demo import DEMO_IDENTIFIER_SYSTEM, DEMO_IDENTIFIER_VALUE
 from portal.accounts.models import User
+from portal.records.management.commands.seed_demo import DEMO_IDENTIFIER_SYSTEM, DEMO_IDENTIFIER_VALUE
 from tests.browser.test_login_and_job_page import sign_in
 from tests.records.conftest import link_identifier, make_source
 

@@ -261,7 +261,7 @@ def test_the_specifications_own_encrypted_example_opens(
     page: Any, live_server: Any, foreign: ForeignShlServer
 ) -> None:
     """The SHL specification's "Example Encryption" file (a SMART Health Card), served by another server."""
-    from tests.sharing.test_shl_core import SPEC_JWE, SPEC_PAYLOAD
+    from tests.core.shl.test_shl import SPEC_JWE, SPEC_PAYLOAD
 
     manifest = foreign.add_manifest(
         "/manifests/spec-example", [{"contentType": "application/smart-health-card", "embedded": SPEC_JWE}]

@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
+from core.ips.validate import validate_document
 from portal.accounts.models import User
-from sharing.ips.validate import validate_document
 from tests.browser.test_login_and_job_page import sign_in
 from tests.sharing.conftest import store_example
 

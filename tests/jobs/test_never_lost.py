@@ -15,15 +15,15 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from portal.accounts.management.commands.seed_demo import DEMO_IDENTIFIER_SYSTEM, DEMO_IDENTIFIER_VALUE
 from portal.accounts.models import User
 from portal.celery import app as celery_app
 from portal.jobs.models import Job, JobStatus
 from portal.jobs.services import RUN_TASK
 from portal.records.fhir_client import UNREACHABLE
+from portal.records.management.commands.seed_demo import DEMO_IDENTIFIER_SYSTEM, DEMO_IDENTIFIER_VALUE
 from portal.records.models import Pull, StoredResource
+from sharing.exports.services import export_create
 from sharing.models import Activity, ActivityKind, Export
-from sharing.services import export_create
 from tests.conftest import start_worker, wait_for
 from tests.jobs.real_processes import (
     RedisServer,
@@ -125,7 +125,7 @@ QUEUE_THREE_EXPORTS_AND_TWO_CHECKS = """
 from portal.accounts.models import User
 from portal.jobs.kinds import WORKER_CHECK
 from portal.jobs.services import job_create
-from sharing.services import export_create
+from sharing.exports.services import export_create
 
 owner = User.objects.get(pk={owner})
 for _ in range(3):

@@ -14,7 +14,7 @@ from portal.accounts.models import User
 from portal.jobs.kinds import WORKER_CHECK
 from portal.jobs.models import Job, JobStatus
 from portal.jobs.services import STUCK_GRACE_SECONDS, job_create, job_retry, jobs_sweep
-from sharing.services import EXPORT_KIND
+from sharing.exports.services import EXPORT_KIND
 
 pytestmark = pytest.mark.django_db
 

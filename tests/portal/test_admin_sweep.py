@@ -12,8 +12,8 @@ from django.urls import reverse
 from portal.accounts.models import User
 from portal.accounts.services import profile_ensure
 from portal.jobs.services import job_run
+from sharing.links.services import share_payload
 from sharing.models import Export, Share
-from sharing.shares import share_payload
 from tests.sharing.conftest import store_example
 
 pytestmark = pytest.mark.django_db

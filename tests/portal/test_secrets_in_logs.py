@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from portal.accounts.management.commands.seed_demo import DEMO_IDENTIFIER_SYSTEM, DEMO_IDENTIFIER_VALUE
 from portal.accounts.models import User
 from portal.jobs.models import Job, JobStatus
+from portal.records.management.commands.seed_demo import DEMO_IDENTIFIER_SYSTEM, DEMO_IDENTIFIER_VALUE
 from sharing.models import Share
-from sharing.shl.payload import decode
 from tests.conftest import child_env, database_url_of_test_db, start_worker, wait_for
 from tests.records.conftest import link_identifier, make_source
+from tests.shl_reader import decode
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 

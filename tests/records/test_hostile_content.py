@@ -20,14 +20,15 @@ import pytest
 from django.core.files.storage import default_storage
 from django.test import Client
 
+from core.fhir import upstream as bundles
+from core.fhir.narrative import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, LINK_REL, MAX_NARRATIVE_TAGS
 from portal.accounts.models import User
 from portal.jobs.models import Job, JobStatus
 from portal.jobs.services import job_run
-from portal.records import bundles, fhir_client, selectors
+from portal.records import fhir_client, selectors
 from portal.records.fhir_client import Timeouts, token_request
 from portal.records.models import StoredResource
-from portal.records.narrative import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, LINK_REL, MAX_NARRATIVE_TAGS
-from sharing.services import export_create
+from sharing.exports.services import export_create
 from tests.hostile_corpus import (
     NARRATIVE_VECTORS,
     AttackerServer,

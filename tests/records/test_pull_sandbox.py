@@ -6,10 +6,10 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from portal.accounts.management.commands.seed_demo import DEMO_IDENTIFIER_SYSTEM, DEMO_IDENTIFIER_VALUE
 from portal.accounts.models import User
 from portal.jobs.models import JobStatus
 from portal.records import fhir_client
+from portal.records.management.commands.seed_demo import DEMO_IDENTIFIER_SYSTEM, DEMO_IDENTIFIER_VALUE
 from portal.records.models import AuthMode, StoredResource
 from tests.conftest import ips_example
 from tests.records.conftest import link_identifier, make_source, pull_now
@@ -45,7 +45,7 @@ def patricia(citizen: User) -> User:
 
 
 def referenced_by_clinical_content(resources: dict[tuple[str, str], dict[str, Any]]) -> set[tuple[str, str]]:
-    from portal.records.bundles import referenced_resources
+    from core.fhir.upstream import referenced_resources
 
     found: set[tuple[str, str]] = set()
     for (resource_type, _id), resource in resources.items():

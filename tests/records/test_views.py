@@ -5,9 +5,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from portal.accounts.management.commands.seed_demo import DEMO_IDENTIFIER_SYSTEM, DEMO_IDENTIFIER_VALUE
 from portal.accounts.models import User
 from portal.jobs.models import Job, JobStatus
+from portal.records.management.commands.seed_demo import DEMO_IDENTIFIER_SYSTEM, DEMO_IDENTIFIER_VALUE
 from portal.records.models import Connection, Pull, StoredResource
 from tests.conftest import wait_for
 from tests.records.conftest import link_identifier, make_source, pull_now

@@ -7,15 +7,15 @@ from typing import Any
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
+from core.fhir.upstream import content_hash
+from core.ips.sections import section_of
+from core.ips.validate import validate_document
 from portal.accounts.models import User
 from portal.jobs.models import Job, JobStatus
 from portal.jobs.services import job_run
-from portal.records.bundles import content_hash
 from portal.records.models import AuthMode, DataSource, StoredResource
-from sharing.ips.sections import section_of
-from sharing.ips.validate import validate_document
+from sharing.exports.services import export_create
 from sharing.models import Export
-from sharing.services import export_create
 from tests.conftest import ips_example
 
 # The scripted upstream of the record tests, for a source that hands over a ready-made IPS document.

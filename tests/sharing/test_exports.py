@@ -15,15 +15,15 @@ from django.core.files.storage import default_storage
 from django.test import Client
 from django.utils import timezone
 
+from core.ips.validate import validate_document
 from portal.accounts.models import User
 from portal.accounts.services import profile_set_language
 from portal.celery import app as celery_app
 from portal.jobs.models import Job, JobStatus
 from portal.jobs.services import job_run
 from portal.records.models import StoredResource
-from sharing.ips.validate import validate_document
+from sharing.exports.services import EXPORT_KIND, export_create, exports_purge
 from sharing.models import Activity, ActivityKind, Export
-from sharing.services import EXPORT_KIND, export_create, exports_purge
 from tests.sharing.conftest import store_example
 
 pytestmark = pytest.mark.django_db

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from core.ips.sections import section_of
 from portal.accounts.models import User
 from portal.jobs.models import JobStatus
-from sharing.ips.sections import section_of
 from tests.conftest import IPS_EXAMPLES, ips_example
 from tests.records.conftest import link_identifier, make_source, pull_now
 from tests.sandbox_fixtures import SandboxHandle, free_port, sandbox_put, start_sandbox

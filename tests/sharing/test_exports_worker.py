@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from portal.accounts.management.commands.seed_demo import DEMO_IDENTIFIER_SYSTEM, DEMO_IDENTIFIER_VALUE
+from core.ips.validate import validate_document
 from portal.accounts.models import User
 from portal.jobs.models import JobStatus
-from sharing.ips.validate import validate_document
+from portal.records.management.commands.seed_demo import DEMO_IDENTIFIER_SYSTEM, DEMO_IDENTIFIER_VALUE
 from tests.conftest import ProcessHandle, child_env, database_url_of_test_db, start_worker, wait_for
 from tests.records.conftest import link_identifier, make_source, pull_now
 

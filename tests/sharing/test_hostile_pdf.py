@@ -13,8 +13,8 @@ import pytest
 
 from portal.accounts.models import User
 from portal.jobs.models import JobStatus
+from sharing.document import document_build
 from sharing.pdf import summary_pdf
-from sharing.services import document_build
 from tests.hostile_corpus import (
     AttackerServer,
     attacker_server,

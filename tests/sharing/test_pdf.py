@@ -19,7 +19,8 @@ import pytest
 from django.utils.translation import override
 from weasyprint import HTML
 
-from sharing.ips.sections import LOINC, SECTION_BY_KEY
+from core.fhir.terms import LOINC
+from core.ips.sections import SECTION_BY_KEY
 from sharing.pdf import (
     EMPTY_REASONS,
     LIST_EMPTY_REASON,

@@ -17,16 +17,17 @@ from django.test import Client
 from django.utils import timezone
 from fhir.resources.R4B.documentreference import DocumentReference
 
+from core.ips.validate import validate_document
+from core.shl.payload import Payload
 from portal.accounts.models import User
 from portal.jobs.models import Job, JobStatus
 from portal.jobs.services import job_run
-from sharing.ips.validate import validate_document
+from sharing.links.services import share_link, share_qr, share_qr_svg, shares_purge
 from sharing.models import AccessEvent, AccessOutcome, Share, ShareFile
-from sharing.shares import share_link, share_qr, share_qr_svg, shares_purge
-from sharing.shl import jwe
-from sharing.shl.payload import Payload, decode
+from tests import shl_reader
 from tests.conftest import PASSWORD
 from tests.sharing.conftest import store_example
+from tests.shl_reader import decode
 
 pytestmark = pytest.mark.django_db
 
@@ -82,7 +83,7 @@ def open_files(client: Client, payload: Payload, **body: Any) -> dict[str, Any]:
             assert got.status_code == 200
             assert got["Content-Type"] == "application/jose"
             compact = got.content.decode()
-        plaintext, header = jwe.decrypt(compact, key=payload.key)
+        plaintext, header = shl_reader.decrypt(compact, key=payload.key)
         assert header["cty"] == "application/fhir+json"
         resource = json.loads(plaintext)
         files[resource["resourceType"]] = resource
@@ -378,7 +379,7 @@ def test_a_single_file_link_answers_get_with_the_document(citizen_client: Client
     answer = citizen_client.get(manifest_path(payload), {"recipient": "Dr. Hansen"})
     assert answer.status_code == 200
     assert answer["Content-Type"] == "application/jose"
-    plaintext, _header = jwe.decrypt(answer.content.decode(), key=payload.key)
+    plaintext, _header = shl_reader.decrypt(answer.content.decode(), key=payload.key)
     assert json.loads(plaintext)["type"] == "document"
     assert outcomes(share) == [AccessOutcome.BAD_REQUEST, AccessOutcome.OPENED]
     # A link without U does not answer GET.

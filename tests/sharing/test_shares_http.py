@@ -9,15 +9,16 @@ import pytest
 import requests
 from django.test import Client
 
+from core.ips.validate import validate_document
+from core.shl.payload import Payload
 from portal.accounts.models import User
 from portal.jobs.models import Job, JobStatus
-from sharing.ips.validate import validate_document
+from sharing.document import document_build
 from sharing.models import AccessEvent, AccessOutcome, Share
-from sharing.services import document_build
-from sharing.shl.payload import Payload, decode
 from tests.conftest import wait_for
+from tests.core.shl.test_shl import independent_decrypt
 from tests.sharing.conftest import store_example
-from tests.sharing.test_shl_core import independent_decrypt
+from tests.shl_reader import decode
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 

@@ -1,0 +1,1 @@
+"""FHIR R4 reading: tolerant readers, upstream checks, resource summaries, narrative sanitising."""

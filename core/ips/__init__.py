@@ -1,0 +1,1 @@
+"""The International Patient Summary 2.0.0: the section table, assembly, validation, profile constants."""

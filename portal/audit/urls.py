@@ -1,0 +1,5 @@
+from django.urls import path
+
+from portal.audit import views
+
+urlpatterns = [path("activity/", views.activity, name="activity")]

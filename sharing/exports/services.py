@@ -1,0 +1,158 @@
+"""The Yellow Button's download: create an export job, build and check the document, store the file, purge.
+
+The document comes from ``sharing.document`` (assembled by the core and checked before anything is
+written): an invalid document fails the job with its reasons and no file ever exists for it. Files go
+through Django's storage under a name fixed when the export is created, so a job delivered twice writes the
+same one file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from collections.abc import Collection
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_noop
+
+from core.ips.sections import SECTION_BY_KEY
+from portal.accounts.models import User
+from portal.jobs.models import Job
+from portal.jobs.registry import JobOutcome, ProgressReporter
+from portal.jobs.services import job_create
+from sharing.document import CHECKING, COLLECTING, RENDERING_PDF, document_build, invalid_document_error
+from sharing.models import Activity, ActivityKind, Export, ExportFormat
+
+logger = logging.getLogger(__name__)
+
+EXPORT_KIND = "export"
+SAVING = gettext_noop("Saving the file.")
+READY = gettext_noop("Your summary is ready to download.")
+
+CONTENT_TYPES = {ExportFormat.JSON: "application/fhir+json", ExportFormat.PDF: "application/pdf"}
+
+
+class ExportRequestError(ValueError):
+    """What the citizen asked for cannot be made (unknown format or section): a message to show."""
+
+
+def export_create(
+    *,
+    owner: User,
+    export_format: str,
+    sections: Collection[str] = (),
+    excluded_items: Collection[int] = (),
+    language: str = "en",
+) -> Export:
+    """Queue a download of the citizen's summary; the job starts once the transaction commits."""
+    if export_format not in ExportFormat.values:
+        raise ExportRequestError(gettext_noop("Choose JSON or PDF."))
+    unknown = [key for key in sections if key not in SECTION_BY_KEY]
+    if unknown:
+        raise ExportRequestError(gettext_noop("One of the chosen sections is not an IPS section."))
+    extension = "json" if export_format == ExportFormat.JSON else "pdf"
+    with transaction.atomic():
+        job = job_create(owner=owner, kind=EXPORT_KIND)
+        return Export.objects.create(
+            owner=owner,
+            job=job,
+            format=export_format,
+            sections=sorted(set(sections)),
+            excluded_items=sorted(set(excluded_items)),
+            language=language,
+            # Fixed now, so a job delivered twice writes the same single file; unguessable all the same.
+            storage_name=f"exports/{secrets.token_urlsafe(32)}.{extension}",
+        )
+
+
+def export_run(*, job: Job, report: ProgressReporter) -> JobOutcome:
+    """The export job: build, check, render, store; safe to run again for the same job."""
+    export = Export.objects.select_related("owner").get(job=job)
+    report(5, COLLECTING)
+    built = document_build(
+        owner=export.owner,
+        document_id=export.id,
+        sections=export.sections,
+        excluded_items=export.excluded_items,
+        language=export.language,
+    )
+    report(50, CHECKING)
+    if built.problems:
+        # Rule keys and locations only: the messages name no clinical content.
+        logger.warning("export %s: invalid document: %s", export.id, [p.rule for p in built.problems[:20]])
+        Activity.objects.create(owner=export.owner, kind=ActivityKind.EXPORT_FAILED, export=export)
+        raise invalid_document_error(built.problems)
+    if export.format == ExportFormat.PDF:
+        report(65, RENDERING_PDF)
+        from sharing.pdf import summary_pdf  # WeasyPrint loads only where PDFs are made
+
+        content = summary_pdf(
+            built.bundle,
+            language=export.language,
+            generated_at=timezone.localtime(),
+            sources=built.source_names,
+        )
+    else:
+        content = built.serialized
+    report(90, SAVING)
+    _store(export, content, entry_count=len(built.bundle["entry"]))
+    return JobOutcome(detail=READY, result_url=reverse("export_download", args=[export.id]))
+
+
+def _store(export: Export, content: bytes, *, entry_count: int) -> None:
+    if default_storage.exists(export.storage_name):
+        default_storage.delete(export.storage_name)  # a re-run replaces the file of the run that died
+    saved_name = default_storage.save(export.storage_name, ContentFile(content))
+    now = timezone.now()
+    with transaction.atomic():
+        Export.objects.filter(id=export.id).update(
+            storage_name=saved_name,
+            sha256=hashlib.sha256(content).hexdigest(),
+            size=len(content),
+            entry_count=entry_count,
+            finished_at=now,
+            expires_at=now + timedelta(seconds=settings.EXPORT_FILE_LIFETIME_SECONDS),
+            file_deleted_at=None,
+        )
+        try:
+            with transaction.atomic():
+                Activity.objects.create(owner=export.owner, kind=ActivityKind.EXPORT_CREATED, export=export)
+        except IntegrityError:
+            pass  # the run that died had written it already
+
+
+def export_file_name(export: Export) -> str:
+    day = timezone.localtime(export.finished_at or export.created_at).strftime("%Y-%m-%d")
+    extension = "json" if export.format == ExportFormat.JSON else "pdf"
+    return f"patient-summary-{day}.{extension}"
+
+
+def export_is_downloadable(export: Export) -> bool:
+    return export.has_file and export.expires_at is not None and export.expires_at > timezone.now()
+
+
+def export_record_download(*, export: Export) -> None:
+    Activity.objects.create(owner=export.owner, kind=ActivityKind.EXPORT_DOWNLOADED, export=export)
+
+
+def exports_purge() -> int:
+    """Delete the files of expired exports; the rows stay for the citizen's history. Returns how many."""
+    now = timezone.now()
+    deleted = 0
+    for export in Export.objects.filter(expires_at__lte=now, file_deleted_at__isnull=True).exclude(
+        storage_name=""
+    ):
+        default_storage.delete(export.storage_name)
+        deleted += Export.objects.filter(id=export.id, file_deleted_at__isnull=True).update(
+            file_deleted_at=now
+        )
+    if deleted:
+        logger.info("exports purge: deleted %d expired files", deleted)
+    return deleted
