@@ -150,6 +150,8 @@ CELERY_BEAT_SCHEDULE = {
     "jobs-sweep": {"task": "portal.jobs.tasks.jobs_sweep", "schedule": 60.0},
     "exports-purge": {"task": "sharing.tasks.exports_purge", "schedule": 300.0},
     "shares-purge": {"task": "sharing.tasks.shares_purge", "schedule": 300.0},
+    # The audit trail keeps ACCESS_LOG_RETENTION_DAYS (at least three years); older rows go once a day.
+    "audit-purge": {"task": "portal.audit.tasks.audit_purge", "schedule": 24 * 60 * 60.0},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # A job left queued this long without a worker picking it up is sent again by the sweeper.
@@ -176,7 +178,8 @@ SHL_FILE_URL_LIFETIME_SECONDS = min(env.int("SHL_FILE_URL_LIFETIME_SECONDS", def
 SHL_RATE_LIMIT = env.str("SHL_RATE_LIMIT", default="60/m")
 # A manifest request is a small JSON object: anything bigger is refused unread.
 SHL_MANIFEST_BODY_MAX_BYTES = 4096
-# The citizen's access log is kept at least this long (EHDS Art. 9: three years); the portal deletes no row.
+# The audit trail (with the citizen's access log) is kept this long, at least three years (EHDS Art. 9);
+# the beat task audit_purge deletes older rows.
 ACCESS_LOG_RETENTION_DAYS = max(env.int("ACCESS_LOG_RETENTION_DAYS", default=3 * 366), 3 * 365)
 # Re-authentication: a share may be created this long after signing in (or re-authenticating), no later.
 ACCOUNT_REAUTHENTICATION_TIMEOUT = env.int("ACCOUNT_REAUTHENTICATION_TIMEOUT", default=300)

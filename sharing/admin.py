@@ -1,11 +1,13 @@
 from django.contrib import admin
-from django.db.models import Count, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from sharing.links.selectors import access_counts
 from sharing.links.services import share_status
-from sharing.models import AccessEvent, Activity, Export, Share
+from sharing.models import Export, Share
 
 # Operators see that exports happened and how they went; the files and their content are not in the admin.
+# What happened to them, and every access to a link, is in the audit trail's admin.
 
 
 @admin.register(Export)
@@ -39,19 +41,6 @@ class ExportAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(Activity)
-class ActivityAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "owner", "kind", "export")
-    list_filter = ("kind",)
-    readonly_fields = ("owner", "kind", "export", "created_at")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
 class ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -72,12 +61,7 @@ class ShareAdmin(ReadOnlyAdmin):
     exclude = ("link_secret", "manifest_digest", "passcode_hash", "excluded_items", "origin")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Share]:
-        return (
-            super()
-            .get_queryset(request)
-            .select_related("job", "owner")
-            .annotate(accesses_total=Count("accesses"))
-        )
+        return super().get_queryset(request).select_related("job", "owner")
 
     @admin.display(description="status")
     def status(self, share: Share) -> str:
@@ -87,18 +71,7 @@ class ShareAdmin(ReadOnlyAdmin):
     def has_passcode(self, share: Share) -> bool:
         return share.has_passcode
 
-    @admin.display(description="accesses", ordering="accesses_total")
+    @admin.display(description="accesses")
     def access_count(self, share: Share) -> int:
-        return int(getattr(share, "accesses_total", 0))
-
-
-@admin.register(AccessEvent)
-class AccessEventAdmin(ReadOnlyAdmin):
-    """The citizens' access logs as metadata: when, which link, the recipient's name as given, the outcome."""
-
-    list_display = ("created_at", "owner", "share", "recipient", "action", "outcome", "file_kind")
-    list_filter = ("action", "outcome")
-    readonly_fields = ("created_at", "owner", "share", "recipient", "action", "outcome", "file_kind")
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False  # kept at least three years (EHDS Art. 9)
+        # The accesses are rows of the audit trail (searchable there by the share's id).
+        return access_counts(share_ids=[share.id]).get(share.id, 0)

@@ -52,46 +52,13 @@ class Export(models.Model):
         return bool(self.sha256) and self.file_deleted_at is None
 
 
-class ActivityKind(models.TextChoices):
-    EXPORT_CREATED = "export-created", _("Summary prepared for download")
-    EXPORT_DOWNLOADED = "export-downloaded", _("Summary downloaded")
-    EXPORT_FAILED = "export-failed", _("Summary could not be prepared")
-
-
-class Activity(models.Model):
-    """The citizen's own history of what happened to their data: never clinical content, never secrets."""
-
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="activities")
-    kind = models.CharField(_("what"), max_length=32, choices=ActivityKind.choices)
-    export = models.ForeignKey(
-        Export, on_delete=models.SET_NULL, null=True, blank=True, related_name="activities"
-    )
-    created_at = models.DateTimeField(_("when"), auto_now_add=True)
-
-    class Meta:
-        ordering = ("-created_at", "-id")
-        verbose_name = _("activity")
-        verbose_name_plural = _("activity history")
-        indexes = (models.Index(fields=("owner", "created_at")),)
-        constraints = (
-            # One "prepared" row per export, however often its job is delivered.
-            models.UniqueConstraint(
-                fields=("export", "kind"),
-                condition=models.Q(kind="export-created"),
-                name="one_created_activity_per_export",
-            ),
-        )
-
-    def __str__(self) -> str:
-        return f"{self.kind} at {self.created_at:%Y-%m-%d %H:%M}"
-
-
 class Share(models.Model):
     """One SMART Health Link: a static, encrypted copy of the citizen's summary for a clinician.
 
     Only ciphertext is kept (``ShareFile``). The link's key and manifest id live only in ``link_secret``, a
     Fernet token (portal.crypto), so the share page can show the link again; requests find the share by a
-    keyed hash of the manifest id. The passcode is kept only as an argon2 hash.
+    keyed hash of the manifest id. The passcode is kept only as an argon2 hash. Every request to the link is
+    a row of the audit trail (``portal.audit``), kept when the share is gone.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -149,50 +116,3 @@ class ShareFile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} of {self.share_id}"
-
-
-class AccessAction(models.TextChoices):
-    MANIFEST = "manifest", _("Opened the link")
-    FILE = "file", _("Fetched a file")
-    DIRECT = "direct", _("Fetched the document directly")
-
-
-class AccessOutcome(models.TextChoices):
-    OPENED = "opened", _("Opened")
-    FILE_SENT = "file-sent", _("File sent")
-    WRONG_PASSCODE = "wrong-passcode", _("Wrong passcode")
-    LOCKED = "locked", _("Refused: locked after too many wrong passcodes")
-    EXPIRED = "expired", _("Refused: the link had expired")
-    REVOKED = "revoked", _("Refused: you had revoked the link")
-    PAUSED = "paused", _("Refused: you had paused the link")
-    NOT_READY = "not-ready", _("Refused: the link was not ready yet")
-    FILE_LINK_GONE = "file-link-gone", _("Refused: the file address had expired or was used")
-    TOO_MANY = "too-many-requests", _("Refused: too many requests")
-    BAD_REQUEST = "bad-request", _("Refused: the request could not be read")
-
-
-class AccessEvent(models.Model):
-    """The citizen's access log: one row per request to one of their links. Never the link, key or passcode.
-
-    Kept at least ``ACCESS_LOG_RETENTION_DAYS`` (three years): nothing in the portal deletes these rows, and a
-    share with rows cannot be deleted on its own.
-    """
-
-    owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="share_accesses"
-    )
-    share = models.ForeignKey(Share, on_delete=models.RESTRICT, related_name="accesses")
-    created_at = models.DateTimeField(_("when"), auto_now_add=True)
-    recipient = models.CharField(_("recipient (as given)"), max_length=200, blank=True)
-    action = models.CharField(_("action"), max_length=16, choices=AccessAction.choices)
-    outcome = models.CharField(_("outcome"), max_length=32, choices=AccessOutcome.choices)
-    file_kind = models.CharField(_("file"), max_length=16, choices=ShareFileKind.choices, blank=True)
-
-    class Meta:
-        ordering = ("-created_at", "-id")
-        verbose_name = _("access-log entry")
-        verbose_name_plural = _("access log")
-        indexes = (models.Index(fields=("owner", "created_at")), models.Index(fields=("share", "created_at")))
-
-    def __str__(self) -> str:
-        return f"{self.action} {self.outcome} at {self.created_at:%Y-%m-%d %H:%M}"

@@ -9,7 +9,8 @@ class AuditEntryAdmin(admin.ModelAdmin):
     """Operators search the trail; nobody edits it or deletes from it (only the retention purge does)."""
 
     list_display = (
-        "created_at", "owner", "actor_kind", "actor", "action", "target_type", "target_id", "outcome",
+        "created_at", "owner", "actor_kind", "actor", "recipient", "action", "target_type", "target_id",
+        "outcome",
     )  # fmt: skip
     list_filter = ("action", "actor_kind", "outcome")
     list_select_related = ("owner", "actor")

@@ -9,3 +9,6 @@ class AuditConfig(AppConfig):
     label = "audit"
     verbose_name = _("Audit trail")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from portal.audit import signals  # noqa: F401  (connects the receivers)

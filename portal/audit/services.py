@@ -86,12 +86,12 @@ def _target_of(target: Target) -> tuple[str, str]:
     return target_type, target_id
 
 
-def _actor_kind_of(*, action: str, owner: User | None, actor: User | None) -> ActorKind:
+def _actor_kind_of(*, action: str, owner_id: int | None, actor: User | None) -> ActorKind:
     if action in RECIPIENT_ACTIONS:
         return ActorKind.RECIPIENT
     if actor is None:
         return ActorKind.SYSTEM
-    if owner is not None and actor.pk == owner.pk:
+    if owner_id is not None and actor.pk == owner_id:
         return ActorKind.CITIZEN
     return ActorKind.OPERATOR
 
@@ -100,6 +100,7 @@ def audit_record(
     *,
     action: str,
     owner: User | None = None,
+    owner_id: int | None = None,
     actor: User | None = None,
     actor_kind: str | None = None,
     target: Target = None,
@@ -109,7 +110,8 @@ def audit_record(
     once: bool = False,
 ) -> AuditEntry | None:
     """Write one row of the trail. With ``once``, a second row for the same action and target is not
-    written (a job delivered twice) and None comes back."""
+    written (a job delivered twice) and None comes back. ``owner_id`` names the owner without loading the
+    row (the public link endpoints, on every request)."""
     if action not in Action.values:
         raise ValueError(f"unknown audit action {action!r}")
     if outcome not in Outcome.values:
@@ -123,9 +125,10 @@ def audit_record(
         # Without the database constraint behind it, `once` would silently write duplicates.
         raise ValueError(f"{action!r} with a target is needed for once=True")
     entry = AuditEntry(
-        owner=owner,
+        owner_id=owner.pk if owner is not None else owner_id,
         actor=actor,
-        actor_kind=actor_kind or _actor_kind_of(action=action, owner=owner, actor=actor),
+        actor_kind=actor_kind
+        or _actor_kind_of(action=action, owner_id=owner.pk if owner is not None else owner_id, actor=actor),
         recipient=clean_recipient(recipient),
         action=action,
         target_type=target_type,

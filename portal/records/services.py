@@ -19,6 +19,8 @@ from core.fhir import upstream
 from portal import crypto
 from portal.accounts.models import User
 from portal.accounts.services import profile_ensure
+from portal.audit.models import Action, Outcome
+from portal.audit.services import audit_record
 from portal.jobs.models import Job, JobStatus
 from portal.jobs.registry import JobError, JobOutcome, ProgressReporter
 from portal.jobs.services import job_create
@@ -104,7 +106,10 @@ def connections_for_pull(*, owner: User) -> Iterator[Connection]:
         system = source.patient_identifier_system
         if system and system != profile.national_identifier_system:
             continue
-        connection, _created = Connection.objects.get_or_create(owner=owner, source=source)
+        connection, created = Connection.objects.get_or_create(owner=owner, source=source)
+        if created:
+            # Connected by the portal itself: the source finds the citizen by their national identifier.
+            audit_record(action=Action.SOURCE_CONNECTED, owner=owner, target=connection)
         yield connection
 
 
@@ -122,7 +127,8 @@ def pull_start(*, owner: User) -> list[Job]:
                 jobs.append(ongoing.job)
                 continue
             job = job_create(owner=owner, kind=PULL_KIND)
-            Pull.objects.create(job=job, owner=owner, source=connection.source, connection=connection)
+            pull = Pull.objects.create(job=job, owner=owner, source=connection.source, connection=connection)
+            audit_record(action=Action.PULL_STARTED, owner=owner, actor=owner, target=pull)
             jobs.append(job)
     return jobs
 
@@ -262,8 +268,18 @@ class _PullContext:
 
 def pull_run(*, job: Job, report: ProgressReporter) -> JobOutcome:
     """Fetch the citizen's record from one source into stored resources. Raises JobError with a readable
-    reason on any failure; what was stored before the failure is kept."""
+    reason on any failure; what was stored before the failure is kept. Either way the trail says so."""
     pull = Pull.objects.select_related("source", "connection", "owner").get(job=job)
+    try:
+        outcome = _pull_run(pull, report)
+    except Exception:  # the soft time limit too: a pull that ends is in the trail, however it ended
+        audit_record(action=Action.PULL_FINISHED, owner=pull.owner, target=pull, outcome=Outcome.FAILED)
+        raise
+    audit_record(action=Action.PULL_FINISHED, owner=pull.owner, target=pull, outcome=Outcome.SUCCEEDED)
+    return outcome
+
+
+def _pull_run(pull: Pull, report: ProgressReporter) -> JobOutcome:
     source, connection = pull.source, pull.connection
     if not source.enabled:
         raise JobError(SOURCE_DISABLED)
@@ -442,4 +458,5 @@ def smart_launch_complete(
         raise UpstreamError(RECONNECT, detail="token response without a patient")
     connection, _created = Connection.objects.get_or_create(owner=owner, source=source)
     connection_store_tokens(connection=connection, response=response)
+    audit_record(action=Action.SOURCE_CONNECTED, owner=owner, actor=owner, target=connection)
     return connection

@@ -1,14 +1,13 @@
 """The public side of a SMART Health Link: manifest, file and direct (U flag) requests, and the access log.
 
-Every request that reaches a known link writes one ``AccessEvent``. Refusals of any kind (unknown, expired,
-revoked, paused, locked) look the same to the requester: the views answer them all with one 404.
+Every request that reaches a known link writes one row of the audit trail. Refusals of any kind (unknown,
+expired, revoked, paused, locked) look the same to the requester: the views answer them all with one 404.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import re
 import secrets
 from collections.abc import Callable
@@ -21,10 +20,10 @@ from django.db.models import F
 from django.db.models.functions import Length
 
 from portal import crypto
+from portal.audit.models import Action, Outcome
+from portal.audit.services import audit_record
 from sharing.links.services import manifest_digest, passcode_matches, share_refusal
-from sharing.models import AccessAction, AccessEvent, AccessOutcome, Share, ShareFile
-
-logger = logging.getLogger(__name__)
+from sharing.models import Share, ShareFile
 
 MANIFEST_ID = re.compile(r"^[A-Za-z0-9_-]{43}$")
 RECIPIENT_MAX_LENGTH = 200
@@ -54,18 +53,18 @@ def share_by_manifest_id(manifest_id: str) -> Share | None:
 
 
 def access_record(
-    *, share: Share, recipient: str, action: AccessAction, outcome: AccessOutcome, file_kind: str = ""
+    *, share: Share, recipient: str, action: Action, outcome: Outcome, file_kind: str = ""
 ) -> None:
-    AccessEvent.objects.create(
-        owner_id=share.owner_id,
-        share=share,
-        recipient=recipient,
+    """One row of the citizen's trail per request that reached a known link (ids and outcomes; the
+    recipient's name as given)."""
+    audit_record(
         action=action,
+        owner_id=share.owner_id,
+        target=("sharing.share", str(share.id)),
         outcome=outcome,
-        file_kind=file_kind,
+        recipient=recipient,
+        detail={"file": file_kind} if file_kind else None,
     )
-    # Ids and outcomes only: never the link, key, passcode, recipient or body.
-    logger.info("shl %s share=%s outcome=%s", action, share.id, outcome)
 
 
 def clean_recipient(value: Any) -> str:
@@ -98,7 +97,7 @@ def parse_manifest_request(data: Any) -> ManifestRequest:
     )
 
 
-def _refuse_if_closed(share: Share, *, recipient: str, action: AccessAction) -> None:
+def _refuse_if_closed(share: Share, *, recipient: str, action: Action) -> None:
     refusal = share_refusal(share)
     if refusal is not None:
         access_record(share=share, recipient=recipient, action=action, outcome=refusal)
@@ -110,7 +109,7 @@ def _check_passcode(share: Share, *, passcode: str | None, recipient: str) -> No
         return
     if passcode is None:
         access_record(
-            share=share, recipient=recipient, action=AccessAction.MANIFEST, outcome=AccessOutcome.BAD_REQUEST
+            share=share, recipient=recipient, action=Action.LINK_MANIFEST, outcome=Outcome.BAD_REQUEST
         )
         raise WrongPasscode(share.passcode_attempts_left)
     if passcode_matches(share, passcode):
@@ -120,13 +119,11 @@ def _check_passcode(share: Share, *, passcode: str | None, recipient: str) -> No
         passcode_attempts_left=F("passcode_attempts_left") - 1
     )
     if not spent:
-        access_record(
-            share=share, recipient=recipient, action=AccessAction.MANIFEST, outcome=AccessOutcome.LOCKED
-        )
+        access_record(share=share, recipient=recipient, action=Action.LINK_MANIFEST, outcome=Outcome.LOCKED)
         raise NotAvailable
     remaining = Share.objects.values_list("passcode_attempts_left", flat=True).get(id=share.id)
     access_record(
-        share=share, recipient=recipient, action=AccessAction.MANIFEST, outcome=AccessOutcome.WRONG_PASSCODE
+        share=share, recipient=recipient, action=Action.LINK_MANIFEST, outcome=Outcome.WRONG_PASSCODE
     )
     raise WrongPasscode(remaining)
 
@@ -135,7 +132,7 @@ def manifest_open(
     *, share: Share, request: ManifestRequest, file_url: Callable[[str], str]
 ) -> dict[str, list[dict[str, str]]]:
     """The manifest: each file embedded (when the client allows its length) or behind a one-use URL."""
-    _refuse_if_closed(share, recipient=request.recipient, action=AccessAction.MANIFEST)
+    _refuse_if_closed(share, recipient=request.recipient, action=Action.LINK_MANIFEST)
     _check_passcode(share, passcode=request.passcode, recipient=request.recipient)
     limit = request.embedded_length_max
     files = ShareFile.objects.filter(share=share).order_by("kind")
@@ -154,8 +151,8 @@ def manifest_open(
         else:
             entry["location"] = file_url(file_token(file_id=file.id, recipient=request.recipient))
         entries.append(entry)
-    outcome = AccessOutcome.OPENED if entries else AccessOutcome.EXPIRED  # no files: purged meanwhile
-    access_record(share=share, recipient=request.recipient, action=AccessAction.MANIFEST, outcome=outcome)
+    outcome = Outcome.OPENED if entries else Outcome.EXPIRED  # no files: purged meanwhile
+    access_record(share=share, recipient=request.recipient, action=Action.LINK_MANIFEST, outcome=outcome)
     if not entries:
         raise NotAvailable
     return {"files": entries}
@@ -185,21 +182,21 @@ def file_fetch(*, token: str) -> str:
     except (crypto.DecryptionError, ValueError, KeyError, TypeError, ShareFile.DoesNotExist):
         raise NotAvailable from None  # altered, older than its lifetime, or its files purged
     share = file.share
-    _refuse_if_closed(share, recipient=recipient, action=AccessAction.FILE)
+    _refuse_if_closed(share, recipient=recipient, action=Action.LINK_FILE)
     if _used_before(token):
         access_record(
             share=share,
             recipient=recipient,
-            action=AccessAction.FILE,
-            outcome=AccessOutcome.FILE_LINK_GONE,
+            action=Action.LINK_FILE,
+            outcome=Outcome.FILE_LINK_GONE,
             file_kind=file.kind,
         )
         raise NotAvailable
     access_record(
         share=share,
         recipient=recipient,
-        action=AccessAction.FILE,
-        outcome=AccessOutcome.FILE_SENT,
+        action=Action.LINK_FILE,
+        outcome=Outcome.FILE_SENT,
         file_kind=file.kind,
     )
     return file.jwe
@@ -212,22 +209,18 @@ def direct_fetch(*, share: Share, recipient: Any) -> str:
     try:
         cleaned = clean_recipient(recipient)
     except BadRequest:
-        access_record(
-            share=share, recipient="", action=AccessAction.DIRECT, outcome=AccessOutcome.BAD_REQUEST
-        )
+        access_record(share=share, recipient="", action=Action.LINK_DIRECT, outcome=Outcome.BAD_REQUEST)
         raise
-    _refuse_if_closed(share, recipient=cleaned, action=AccessAction.DIRECT)
+    _refuse_if_closed(share, recipient=cleaned, action=Action.LINK_DIRECT)
     file = ShareFile.objects.filter(share=share).order_by("kind").first()
     if file is None:
-        access_record(
-            share=share, recipient=cleaned, action=AccessAction.DIRECT, outcome=AccessOutcome.EXPIRED
-        )
+        access_record(share=share, recipient=cleaned, action=Action.LINK_DIRECT, outcome=Outcome.EXPIRED)
         raise NotAvailable
     access_record(
         share=share,
         recipient=cleaned,
-        action=AccessAction.DIRECT,
-        outcome=AccessOutcome.OPENED,
+        action=Action.LINK_DIRECT,
+        outcome=Outcome.OPENED,
         file_kind=file.kind,
     )
     return file.jwe

@@ -18,8 +18,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 from django_ratelimit.core import get_usage
 
+from portal.audit.models import Action, Outcome
 from sharing.clinician import services
-from sharing.models import AccessAction, AccessOutcome, Share
+from sharing.models import Share
 
 NOT_FOUND_BODY = {"error": "not found"}
 
@@ -82,8 +83,8 @@ def shl_manifest(request: HttpRequest, manifest_id: str) -> HttpResponse:
             services.access_record(
                 share=share,
                 recipient="",
-                action=AccessAction.MANIFEST if request.method == "POST" else AccessAction.DIRECT,
-                outcome=AccessOutcome.TOO_MANY,
+                action=Action.LINK_MANIFEST if request.method == "POST" else Action.LINK_DIRECT,
+                outcome=Outcome.TOO_MANY,
             )
         return _rate_limited(wait)
     if share is None:
@@ -107,7 +108,7 @@ def _manifest(request: HttpRequest, share: Share) -> dict[str, Any]:
         parsed = services.parse_manifest_request(json.loads(request.body or b"null"))
     except (ValueError, services.BadRequest) as error:
         services.access_record(
-            share=share, recipient="", action=AccessAction.MANIFEST, outcome=AccessOutcome.BAD_REQUEST
+            share=share, recipient="", action=Action.LINK_MANIFEST, outcome=Outcome.BAD_REQUEST
         )
         if isinstance(error, services.BadRequest):
             raise

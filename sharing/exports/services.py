@@ -17,18 +17,20 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from core.ips.sections import SECTION_BY_KEY
 from portal.accounts.models import User
+from portal.audit.models import Action, Outcome
+from portal.audit.services import audit_record
 from portal.jobs.models import Job
 from portal.jobs.registry import JobOutcome, ProgressReporter
 from portal.jobs.services import job_create
 from sharing.document import CHECKING, COLLECTING, RENDERING_PDF, document_build, invalid_document_error
-from sharing.models import Activity, ActivityKind, Export, ExportFormat
+from sharing.models import Export, ExportFormat
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +89,7 @@ def export_run(*, job: Job, report: ProgressReporter) -> JobOutcome:
     if built.problems:
         # Rule keys and locations only: the messages name no clinical content.
         logger.warning("export %s: invalid document: %s", export.id, [p.rule for p in built.problems[:20]])
-        Activity.objects.create(owner=export.owner, kind=ActivityKind.EXPORT_FAILED, export=export)
+        audit_record(action=Action.EXPORT_FAILED, owner=export.owner, target=export, outcome=Outcome.FAILED)
         raise invalid_document_error(built.problems)
     if export.format == ExportFormat.PDF:
         report(65, RENDERING_PDF)
@@ -121,11 +123,14 @@ def _store(export: Export, content: bytes, *, entry_count: int) -> None:
             expires_at=now + timedelta(seconds=settings.EXPORT_FILE_LIFETIME_SECONDS),
             file_deleted_at=None,
         )
-        try:
-            with transaction.atomic():
-                Activity.objects.create(owner=export.owner, kind=ActivityKind.EXPORT_CREATED, export=export)
-        except IntegrityError:
-            pass  # the run that died had written it already
+        # Once: the run that died may have written it already.
+        audit_record(
+            action=Action.EXPORT_MADE,
+            owner=export.owner,
+            target=export,
+            detail={"format": export.format},
+            once=True,
+        )
 
 
 def export_file_name(export: Export) -> str:
@@ -139,7 +144,13 @@ def export_is_downloadable(export: Export) -> bool:
 
 
 def export_record_download(*, export: Export) -> None:
-    Activity.objects.create(owner=export.owner, kind=ActivityKind.EXPORT_DOWNLOADED, export=export)
+    audit_record(
+        action=Action.EXPORT_DOWNLOADED,
+        owner=export.owner,
+        actor=export.owner,
+        target=export,
+        detail={"format": export.format},
+    )
 
 
 def exports_purge() -> int:

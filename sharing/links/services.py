@@ -19,7 +19,7 @@ import segno
 from django.conf import settings
 from django.contrib.auth.hashers import Argon2PasswordHasher
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_noop
@@ -30,11 +30,13 @@ from core.shl import jwe
 from core.shl.payload import Payload, flags_of, new_key, new_manifest_id, viewer_link
 from portal import crypto
 from portal.accounts.models import User
+from portal.audit.models import Action, Outcome
+from portal.audit.services import audit_record
 from portal.jobs.models import Job, JobStatus
 from portal.jobs.registry import JobOutcome, ProgressReporter
 from portal.jobs.services import job_create
 from sharing.document import CHECKING, COLLECTING, RENDERING_PDF, document_build, invalid_document_error
-from sharing.models import AccessEvent, AccessOutcome, Share, ShareFile, ShareFileKind
+from sharing.models import Share, ShareFile, ShareFileKind
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +105,7 @@ def share_create(
     secret = crypto.encrypt(json.dumps({"manifest_id": manifest_id, "key": key}))
     with transaction.atomic():
         job = job_create(owner=owner, kind=SHARE_KIND)
-        return Share.objects.create(
+        share = Share.objects.create(
             owner=owner,
             job=job,
             label=label,
@@ -118,6 +120,8 @@ def share_create(
             passcode_attempts_left=settings.SHL_PASSCODE_ATTEMPTS if passcode else 0,
             expires_at=timezone.now() + timedelta(seconds=expires_in),
         )
+        audit_record(action=Action.SHARE_CREATED, owner=owner, actor=owner, target=share)
+    return share
 
 
 def passcode_matches(share: Share, passcode: str) -> bool:
@@ -176,16 +180,16 @@ def share_status(share: Share, *, now: datetime | None = None) -> ShareStatus:
 
 
 REFUSALS = {
-    ShareStatus.REVOKED: AccessOutcome.REVOKED,
-    ShareStatus.EXPIRED: AccessOutcome.EXPIRED,
-    ShareStatus.LOCKED: AccessOutcome.LOCKED,
-    ShareStatus.PAUSED: AccessOutcome.PAUSED,
-    ShareStatus.PREPARING: AccessOutcome.NOT_READY,
-    ShareStatus.FAILED: AccessOutcome.NOT_READY,
+    ShareStatus.REVOKED: Outcome.REVOKED,
+    ShareStatus.EXPIRED: Outcome.EXPIRED,
+    ShareStatus.LOCKED: Outcome.LOCKED,
+    ShareStatus.PAUSED: Outcome.PAUSED,
+    ShareStatus.PREPARING: Outcome.NOT_READY,
+    ShareStatus.FAILED: Outcome.NOT_READY,
 }
 
 
-def share_refusal(share: Share) -> AccessOutcome | None:
+def share_refusal(share: Share) -> Outcome | None:
     """Why a request for this link must get the 404, or None when the link may be opened."""
     return REFUSALS.get(share_status(share))
 
@@ -194,21 +198,35 @@ def share_revoke(*, share: Share) -> None:
     """For good: the manifest answers 404 from now on, and the files are deleted."""
     now = timezone.now()
     with transaction.atomic():
-        Share.objects.filter(id=share.id, revoked_at__isnull=True).update(revoked_at=now)
+        if Share.objects.filter(id=share.id, revoked_at__isnull=True).update(revoked_at=now):
+            _audited(share, Action.SHARE_REVOKED)
         _delete_files(share.id, now=now)
     share.refresh_from_db()
 
 
 def share_pause(*, share: Share) -> None:
-    Share.objects.filter(id=share.id, revoked_at__isnull=True, paused_at__isnull=True).update(
-        paused_at=timezone.now()
-    )
+    with transaction.atomic():
+        paused = Share.objects.filter(id=share.id, revoked_at__isnull=True, paused_at__isnull=True).update(
+            paused_at=timezone.now()
+        )
+        if paused:
+            _audited(share, Action.SHARE_PAUSED)
     share.refresh_from_db()
 
 
 def share_resume(*, share: Share) -> None:
-    Share.objects.filter(id=share.id, revoked_at__isnull=True).update(paused_at=None)
+    with transaction.atomic():
+        resumed = Share.objects.filter(id=share.id, revoked_at__isnull=True, paused_at__isnull=False).update(
+            paused_at=None
+        )
+        if resumed:
+            _audited(share, Action.SHARE_RESUMED)
     share.refresh_from_db()
+
+
+def _audited(share: Share, action: Action) -> None:
+    """Only the citizen pauses, resumes or revokes their links, and only a change writes a row."""
+    audit_record(action=action, owner_id=share.owner_id, actor=share.owner, target=share)
 
 
 def _delete_files(share_id: uuid.UUID, *, now: datetime) -> None:
@@ -275,8 +293,3 @@ def share_prepare(*, job: Job, report: ProgressReporter) -> JobOutcome:
             )
         Share.objects.filter(id=share.id, ready_at__isnull=True).update(ready_at=timezone.now())
     return JobOutcome(detail=READY, result_url=result_url)
-
-
-def share_access_counts(share_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, int]:
-    rows = AccessEvent.objects.filter(share_id__in=share_ids).values("share_id").annotate(total=Count("id"))
-    return {row["share_id"]: row["total"] for row in rows}

@@ -40,7 +40,7 @@ def _expiry_choices() -> list[tuple[int, str]]:
 def _shares_page(request: HttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
     owner = request_citizen(request)
     owned = list(selectors.shares_of_owner(owner=owner)[:20])
-    counts = services.share_access_counts([share.id for share in owned])
+    counts = selectors.access_counts(share_ids=[share.id for share in owned])
     return render(
         request,
         "sharing/shares.html",
@@ -116,7 +116,9 @@ def share_detail(request: HttpRequest, share_id: uuid.UUID) -> HttpResponse:
             "statuses": ShareStatus,
             "link": link,
             "qr_svg": qr,
-            "accesses": selectors.accesses_of_share(share=share)[:200],
+            "accesses": selectors.with_shares(
+                owner=share.owner, events=selectors.accesses_of_share(share=share)[:200]
+            ),
         },
     )
     # The page holds the link (and with it the key): keep it out of every cache.
@@ -147,6 +149,7 @@ def share_action(request: HttpRequest, share_id: uuid.UUID, action: str) -> Http
 @login_required
 def access_log(request: HttpRequest) -> HttpResponse:
     """Every request that reached one of the citizen's links: when, who (as given), which link, outcome."""
-    events = selectors.accesses_of_owner(owner=request_citizen(request))
-    page = Paginator(events, 50).get_page(request.GET.get("page"))
-    return render(request, "sharing/access_log.html", {"page": page})
+    owner = request_citizen(request)
+    page = Paginator(selectors.link_accesses_of_owner(owner=owner), 50).get_page(request.GET.get("page"))
+    accesses = selectors.with_shares(owner=owner, events=page.object_list)
+    return render(request, "sharing/access_log.html", {"page": page, "accesses": accesses})

@@ -3,10 +3,19 @@
 from datetime import datetime
 from typing import Any
 
+import pytest
+from django.test import Client
 from django.utils import timezone
 
 from portal.accounts.models import User
-from portal.audit.models import ActorKind, AuditEntry
+from portal.audit.models import Action, ActorKind, AuditEntry
+
+
+@pytest.fixture
+def citizen_client(citizen_client: Client) -> Client:
+    """Signed in, without the row the fixture's own sign-in wrote: each test reads exactly the rows it wrote."""
+    AuditEntry.objects.filter(action=Action.SIGNED_IN).delete()
+    return citizen_client
 
 
 def stored_entry(

@@ -11,7 +11,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from portal.accounts.models import User
-from sharing.models import AccessEvent, AccessOutcome
+from portal.audit.models import RECIPIENT_ACTIONS, AuditEntry, Outcome
 from tests.browser.test_login_and_job_page import sign_in
 from tests.sharing.conftest import store_example
 
@@ -72,4 +72,7 @@ def test_a_clinician_opens_the_citizens_link_and_the_citizen_sees_who(
     assert {rows.nth(index).get_by_test_id("access-recipient").inner_text() for index in range(3)} == {
         CLINICIAN
     }
-    assert AccessEvent.objects.filter(owner=citizen, outcome=AccessOutcome.OPENED).count() == 1
+    assert (
+        AuditEntry.objects.filter(owner=citizen, action__in=RECIPIENT_ACTIONS, outcome=Outcome.OPENED).count()
+        == 1
+    )

@@ -16,6 +16,7 @@ import pytest
 from django.test import Client
 
 from portal.accounts.models import User
+from portal.audit.models import Action
 from portal.celery import app as celery_app
 from portal.jobs.models import Job, JobStatus
 from portal.jobs.services import RUN_TASK
@@ -23,7 +24,7 @@ from portal.records.fhir_client import UNREACHABLE
 from portal.records.management.commands.seed_demo import DEMO_IDENTIFIER_SYSTEM, DEMO_IDENTIFIER_VALUE
 from portal.records.models import Pull, StoredResource
 from sharing.exports.services import export_create
-from sharing.models import Activity, ActivityKind, Export
+from sharing.models import Export
 from tests.conftest import start_worker, wait_for
 from tests.jobs.real_processes import (
     RedisServer,
@@ -37,6 +38,7 @@ from tests.jobs.real_processes import (
 from tests.records.conftest import link_identifier, make_source
 from tests.sandbox_fixtures import free_port, start_sandbox
 from tests.sharing.conftest import store_example
+from tests.trail import export_history
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
@@ -52,7 +54,7 @@ def files_under(directory: Path) -> list[Path]:
 
 
 def created_rows(export: Export) -> int:
-    return Activity.objects.filter(export=export, kind=ActivityKind.EXPORT_CREATED).count()
+    return export_history(export, Action.EXPORT_MADE).count()
 
 
 def csrf_token(client: Client, url: str) -> str:
@@ -112,7 +114,7 @@ def test_export_whose_worker_is_killed_mid_pdf_runs_again_and_finishes_once(
     export.refresh_from_db()
     assert files_under(settings.MEDIA_ROOT) == [settings.MEDIA_ROOT / export.storage_name]
     assert created_rows(export) == 1
-    assert not Activity.objects.filter(export=export, kind=ActivityKind.EXPORT_FAILED).exists()
+    assert not export_history(export, Action.EXPORT_FAILED).exists()
     answer = client.get(job_url, HTTP_ACCEPT="application/json").json()
     download = client.get(answer["result_url"])
     assert download.status_code == 200

@@ -10,8 +10,10 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from portal.accounts.models import User
+from portal.audit.models import Action
+from portal.audit.services import audit_record
 from portal.jobs.services import job_run
-from sharing.models import AccessEvent, Export, Share
+from sharing.models import Export, Share
 from tests.sharing.conftest import store_example
 
 pytestmark = pytest.mark.django_db
@@ -85,8 +87,8 @@ def test_access_log_entries_show_only_to_their_owner(
     citizen_client: Client, owned_ids: dict[str, str], other_citizen: User
 ) -> None:
     share = Share.objects.get()
-    AccessEvent.objects.create(
-        owner=share.owner, share=share, recipient="Dr. Hansen", action="manifest", outcome="opened"
+    audit_record(
+        action=Action.LINK_MANIFEST, owner=share.owner, target=share, recipient="Dr. Hansen", outcome="opened"
     )
     stranger = Client()
     stranger.force_login(other_citizen)

@@ -18,13 +18,15 @@ from django.utils import timezone
 from core.ips.validate import validate_document
 from portal.accounts.models import User
 from portal.accounts.services import profile_set_language
+from portal.audit.models import EXPORT_ACTIONS, Action, AuditEntry
 from portal.celery import app as celery_app
 from portal.jobs.models import Job, JobStatus
 from portal.jobs.services import job_run
 from portal.records.models import StoredResource
 from sharing.exports.services import EXPORT_KIND, export_create, exports_purge
-from sharing.models import Activity, ActivityKind, Export
+from sharing.models import Export
 from tests.sharing.conftest import store_example
+from tests.trail import export_history
 
 pytestmark = pytest.mark.django_db
 
@@ -91,8 +93,10 @@ def test_a_json_export_is_a_valid_document_downloadable_by_its_owner(
     bundle = json.loads(body)
     assert validate_document(bundle, bundle_json=body) == []
     assert "Patricia" in body.decode()
-    kinds = list(Activity.objects.filter(owner=patricia).values_list("kind", flat=True))
-    assert sorted(kinds) == sorted([ActivityKind.EXPORT_CREATED, ActivityKind.EXPORT_DOWNLOADED])
+    kinds = list(
+        AuditEntry.objects.filter(owner=patricia, action__in=EXPORT_ACTIONS).values_list("action", flat=True)
+    )
+    assert sorted(kinds) == sorted([Action.EXPORT_MADE, Action.EXPORT_DOWNLOADED])
     history = citizen_client.get("/exports/").content.decode()
     assert history.count('data-testid="activity"') == 2
 
@@ -157,7 +161,7 @@ def test_an_invalid_document_fails_the_job_with_reasons_and_leaves_no_file(
     assert not export.has_file
     assert not default_storage.exists(export.storage_name)
     assert citizen_client.get(f"/exports/{export.id}/download/").status_code == 410
-    assert Activity.objects.filter(owner=patricia, kind=ActivityKind.EXPORT_FAILED).count() == 1
+    assert AuditEntry.objects.filter(owner=patricia, action=Action.EXPORT_FAILED).count() == 1
 
 
 def test_no_record_yet_is_a_clear_failure(citizen_client: Client, citizen: User) -> None:
@@ -192,7 +196,7 @@ def test_another_citizens_export_job_and_file_are_404(
     assert other.get(f"/exports/{export.id}/download/").status_code == 404
     assert other.get(f"/jobs/{job.id}/").status_code == 404
     assert export.id.hex not in other.get("/exports/").content.decode()
-    assert not Activity.objects.filter(kind=ActivityKind.EXPORT_DOWNLOADED).exists()
+    assert not AuditEntry.objects.filter(action=Action.EXPORT_DOWNLOADED).exists()
 
 
 def test_an_anonymous_visitor_is_sent_to_sign_in(client: Client, patricia: User) -> None:
@@ -229,7 +233,7 @@ def test_the_same_job_delivered_twice_makes_one_file_and_one_history_row(
 
     files = list(Path(default_storage.path("exports")).iterdir())
     assert len(files) == 1
-    assert Activity.objects.filter(export=export, kind=ActivityKind.EXPORT_CREATED).count() == 1
+    assert export_history(export, Action.EXPORT_MADE).count() == 1
 
 
 def test_the_export_job_goes_to_the_export_queue_with_its_time_limits(
@@ -259,7 +263,7 @@ def test_the_admin_lists_exports_without_their_files_or_contents(
 
     listing = admin.get("/admin/sharing/export/")
     detail = admin.get(f"/admin/sharing/export/{export.id}/change/")
-    activities = admin.get("/admin/sharing/activity/")
+    activities = admin.get("/admin/audit/auditentry/")
 
     for response in (listing, detail, activities):
         assert response.status_code == 200

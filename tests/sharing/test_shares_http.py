@@ -12,13 +12,15 @@ from django.test import Client
 from core.ips.validate import validate_document
 from core.shl.payload import Payload
 from portal.accounts.models import User
+from portal.audit.models import Outcome as AccessOutcome
 from portal.jobs.models import Job, JobStatus
 from sharing.document import document_build
-from sharing.models import AccessEvent, AccessOutcome, Share
+from sharing.models import Share
 from tests.conftest import wait_for
 from tests.core.shl.test_shl import independent_decrypt
 from tests.sharing.conftest import store_example
 from tests.shl_reader import decode
+from tests.trail import access_outcomes, accesses_of
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
@@ -74,7 +76,7 @@ def test_the_whole_flow_gives_back_exactly_the_shared_document(
     assert bundle["entry"][1:] == again["entry"][1:]
     assert bundle["entry"][0]["resource"]["section"] == again["entry"][0]["resource"]["section"]
     assert opened["DocumentReference"][0]["content"][0]["attachment"]["contentType"] == "application/pdf"
-    outcomes = list(AccessEvent.objects.filter(share=share).values_list("outcome", flat=True))
+    outcomes = access_outcomes(share)
     assert sorted(outcomes) == sorted(
         [AccessOutcome.OPENED, AccessOutcome.FILE_SENT, AccessOutcome.FILE_SENT]
     )
@@ -100,7 +102,7 @@ def test_twenty_parallel_wrong_passcodes_never_exceed_the_budget(
     )
     share.refresh_from_db()
     assert share.passcode_attempts_left == 0
-    assert AccessEvent.objects.filter(share=share, outcome=AccessOutcome.WRONG_PASSCODE).count() == 10
+    assert accesses_of(share).filter(outcome=AccessOutcome.WRONG_PASSCODE).count() == 10
     # Locked for good: the right passcode no longer opens it.
     late = requests.post(
         payload.url, json={"recipient": "Dr. Hansen", "passcode": "the-right-one"}, timeout=30
