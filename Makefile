@@ -62,7 +62,8 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
-	$(VENV)/bin/lint-imports
+	@# --no-cache: the import graph takes under a second, and .import_linter_cache would be a stray untracked directory
+	$(VENV)/bin/lint-imports --no-cache
 
 format: setup
 	$(VENV)/bin/ruff format .

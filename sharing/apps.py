@@ -13,5 +13,6 @@ class SharingConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the job kinds: a download, and the files of a link.
+        from sharing import trail  # noqa: F401  (names links and summaries in the activity page)
         from sharing.exports import kinds as export_kinds  # noqa: F401
         from sharing.links import kinds as link_kinds  # noqa: F401

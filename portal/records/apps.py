@@ -9,4 +9,7 @@ class RecordsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from portal.records import kinds  # noqa: F401  (registers the pull job kind)
+        from portal.records import (
+            kinds,  # noqa: F401  (registers the pull job kind)
+            trail,  # noqa: F401  (names pulls and connections in the activity page)
+        )

@@ -13,7 +13,7 @@ from portal.audit.models import Action, ActorKind, AuditEntry
 
 @pytest.fixture
 def citizen_client(citizen_client: Client) -> Client:
-    """Signed in, without the row the fixture's own sign-in wrote: each test reads exactly the rows it wrote."""
+    """Signed in, without the row its own sign-in wrote: each test reads exactly the rows it wrote."""
     AuditEntry.objects.filter(action=Action.SIGNED_IN).delete()
     return citizen_client
 

@@ -9,6 +9,7 @@ import pytest
 
 from core.fhir import summary as display
 from core.fhir.summary import Detail, ItemSummary, concept_text, summarize
+from core.i18n import gettext_noop
 from core.ips.sections import section_of
 from tests.conftest import ips_example
 
@@ -688,4 +689,4 @@ def test_detail_labels_are_marked_for_translation() -> None:
         and isinstance(node.args[0], ast.Constant)
     }
     assert marked == DETAIL_LABELS - {""}
-    assert display.gettext_noop("Dose") == "Dose"
+    assert gettext_noop("Dose") == "Dose"

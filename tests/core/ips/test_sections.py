@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
+from core.i18n import gettext_noop
 from core.ips import sections
 from core.ips.sections import (
     SECTION_BY_KEY,
     SECTION_BY_LOINC,
     SECTIONS,
     Section,
-    gettext_noop,
     section_of,
 )
 from tests.conftest import IPS_EXAMPLES, ips_example, ips_package_file

@@ -15,9 +15,8 @@ from typing import Any
 import pytest
 
 from core.ips import validate
+from core.ips.profiles import BUNDLE_PROFILE, COMPOSITION_PROFILE
 from core.ips.validate import (
-    BUNDLE_PROFILE,
-    COMPOSITION_PROFILE,
     MAX_DEPTH,
     MAX_STRUCTURE_PROBLEMS,
     InvalidDocument,
