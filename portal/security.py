@@ -11,14 +11,17 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import logout
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render
 from django.utils.cache import patch_cache_control
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
+from django_ratelimit.decorators import ratelimit
 
-from portal.accounts.reauth import SIGNED_IN_AT_SESSION_KEY
+from portal.accounts.reauth import SIGNED_IN_AT_SESSION_KEY, recent_login_required
 
 logger = logging.getLogger(__name__)
 
@@ -97,3 +100,20 @@ def csp_report(request: HttpRequest) -> HttpResponse:
         except (ValueError, AttributeError):
             pass
     return HttpResponse(status=204)
+
+
+def letting_data_out(
+    rate_setting: str,
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """For a page whose GET shows a form and whose POST lets health data out (a download, a link): signed in,
+    never cached, the password again unless the sign-in is recent, and at most ``settings.<rate_setting>``
+    creations per citizen (django-ratelimit syntax; more get the 429 page)."""
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        limited = ratelimit(
+            key="user", rate=lambda _group, _request: getattr(settings, rate_setting), method="POST"
+        )(view)
+        guarded = login_required(recent_login_required(limited))
+        return require_http_methods(["GET", "POST"])(never_cache(guarded))
+
+    return decorate

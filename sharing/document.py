@@ -6,10 +6,12 @@ leaves.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_noop
@@ -17,8 +19,10 @@ from django.utils.translation import gettext, gettext_noop
 from core.ips.assemble import AssemblyError, Choice, DocumentInfo, RecordEntry, assemble
 from core.ips.validate import Problem, validate_document
 from portal.accounts.models import User
-from portal.jobs.registry import JobError
+from portal.jobs.registry import JobError, ProgressReporter
 from portal.records.models import DataSource, StoredResource
+
+logger = logging.getLogger(__name__)
 
 SOFTWARE_NAME = "Yellow Button portal"
 SOFTWARE_VERSION = "0.1.0"
@@ -98,7 +102,56 @@ def document_build(
     )
 
 
-def invalid_document_error(problems: list[Problem]) -> JobError:
-    """The citizen's message for a document that failed its checks: rule keys and messages, no content."""
-    reasons = "; ".join(f"{p.rule}: {p.message}" for p in problems[:5])
-    return JobError(gettext(INVALID) + reasons)
+class InvalidDocument(JobError):
+    """The document failed its checks: the citizen's message names rule keys and messages, no content."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        reasons = "; ".join(f"{p.rule}: {p.message}" for p in problems[:5])
+        super().__init__(gettext(INVALID) + reasons)
+
+
+class DocumentOrder(Protocol):
+    """What a download or a link asks for (both rows carry these)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def owner(self) -> User: ...
+    @property
+    def sections(self) -> Any: ...
+    @property
+    def excluded_items(self) -> Any: ...
+    @property
+    def language(self) -> str: ...
+
+
+def document_checked(*, order: DocumentOrder, report: ProgressReporter, checked_at: int) -> BuiltDocument:
+    """Build the document an export or a share asks for, reporting progress; ``InvalidDocument`` unless it
+    passes every check (nothing is written for it)."""
+    report(5, COLLECTING)
+    built = document_build(
+        owner=order.owner,
+        document_id=order.id,
+        sections=order.sections,
+        excluded_items=order.excluded_items,
+        language=order.language,
+    )
+    report(checked_at, CHECKING)
+    if built.problems:
+        # Rule keys only: the messages name no clinical content, but the log needs no more than the keys.
+        kind = type(order).__name__.lower()
+        logger.warning("%s %s: invalid document: %s", kind, order.id, [p.rule for p in built.problems[:20]])
+        raise InvalidDocument(built.problems)
+    return built
+
+
+def document_pdf(built: BuiltDocument, *, language: str, generated_at: datetime) -> bytes:
+    """The document as the PDF a person reads, in ``language``."""
+    from sharing.pdf import summary_pdf  # WeasyPrint loads only where PDFs are made
+
+    return summary_pdf(
+        built.bundle,
+        language=language,
+        generated_at=timezone.localtime(generated_at),
+        sources=built.source_names,
+    )

@@ -4,7 +4,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext
 
 from portal.accounts.models import User
-from portal.audit.registry import target_describer
+from portal.audit.registry import target_describer, uuid_ids
 from sharing.models import Export, Share
 
 
@@ -14,7 +14,7 @@ def describe_shares(owner: User, ids: list[str]) -> dict[str, str]:
         str(share.id): share.label
         or gettext("Link made %(when)s")
         % {"when": formats.date_format(timezone.localtime(share.created_at), "SHORT_DATETIME_FORMAT")}
-        for share in Share.objects.filter(owner=owner, id__in=ids)
+        for share in Share.objects.filter(owner=owner, id__in=uuid_ids(ids))
     }
 
 
@@ -22,5 +22,5 @@ def describe_shares(owner: User, ids: list[str]) -> dict[str, str]:
 def describe_exports(owner: User, ids: list[str]) -> dict[str, str]:
     return {
         str(export.id): gettext("Summary: %(format)s") % {"format": export.get_format_display()}
-        for export in Export.objects.filter(owner=owner, id__in=ids)
+        for export in Export.objects.filter(owner=owner, id__in=uuid_ids(ids))
     }

@@ -10,6 +10,7 @@ A describer gets the owner and the ids on one page and answers with plain text p
 source's name), never clinical content. It must look only among the owner's own rows.
 """
 
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
@@ -59,3 +60,16 @@ def describe_targets(*, owner: User, entries: Iterable[AuditEntry]) -> dict[tupl
             if text:
                 texts[(target_type, target_id)] = str(text)
     return texts
+
+
+def uuid_ids(ids: Iterable[str]) -> list[str]:
+    """The ids that are UUIDs: a describer of rows keyed by UUID looks up only those (a row copied from older
+    history, or a hand-made one, may name something else)."""
+    valid = []
+    for target_id in ids:
+        try:
+            uuid.UUID(target_id)
+        except ValueError:
+            continue
+        valid.append(target_id)
+    return valid

@@ -29,7 +29,7 @@ from portal.audit.services import audit_record
 from portal.jobs.models import Job
 from portal.jobs.registry import JobOutcome, ProgressReporter
 from portal.jobs.services import job_create
-from sharing.document import CHECKING, COLLECTING, RENDERING_PDF, document_build, invalid_document_error
+from sharing.document import RENDERING_PDF, InvalidDocument, document_checked, document_pdf
 from sharing.models import Export, ExportFormat
 
 logger = logging.getLogger(__name__)
@@ -77,30 +77,14 @@ def export_create(
 def export_run(*, job: Job, report: ProgressReporter) -> JobOutcome:
     """The export job: build, check, render, store; safe to run again for the same job."""
     export = Export.objects.select_related("owner").get(job=job)
-    report(5, COLLECTING)
-    built = document_build(
-        owner=export.owner,
-        document_id=export.id,
-        sections=export.sections,
-        excluded_items=export.excluded_items,
-        language=export.language,
-    )
-    report(50, CHECKING)
-    if built.problems:
-        # Rule keys and locations only: the messages name no clinical content.
-        logger.warning("export %s: invalid document: %s", export.id, [p.rule for p in built.problems[:20]])
+    try:
+        built = document_checked(order=export, report=report, checked_at=50)
+    except InvalidDocument:
         audit_record(action=Action.EXPORT_FAILED, owner=export.owner, target=export, outcome=Outcome.FAILED)
-        raise invalid_document_error(built.problems)
+        raise
     if export.format == ExportFormat.PDF:
         report(65, RENDERING_PDF)
-        from sharing.pdf import summary_pdf  # WeasyPrint loads only where PDFs are made
-
-        content = summary_pdf(
-            built.bundle,
-            language=export.language,
-            generated_at=timezone.localtime(),
-            sources=built.source_names,
-        )
+        content = document_pdf(built, language=export.language, generated_at=timezone.now())
     else:
         content = built.serialized
     report(90, SAVING)

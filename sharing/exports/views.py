@@ -1,6 +1,5 @@
 import uuid
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpRequest, HttpResponse
@@ -8,12 +7,11 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods
-from django_ratelimit.decorators import ratelimit
+from django.views.decorators.http import require_GET
 
 from portal.accounts.auth import request_citizen
-from portal.accounts.reauth import recent_login_required
 from portal.accounts.services import profile_ensure
+from portal.security import letting_data_out
 from sharing.exports import selectors, services
 from sharing.models import ExportFormat
 from sharing.selection import SelectionForm, section_choices
@@ -35,11 +33,7 @@ def _exports_page(request: HttpRequest, *, error: str = "", status: int = 200) -
     )
 
 
-@require_http_methods(["GET", "POST"])
-@never_cache
-@login_required
-@recent_login_required
-@ratelimit(key="user", rate=lambda _group, _request: settings.EXPORT_CREATE_RATE, method="POST")
+@letting_data_out("EXPORT_CREATE_RATE")
 def exports(request: HttpRequest) -> HttpResponse:
     """GET: the Yellow Button page. POST: start a download (format, LOINC section codes, left-out items)."""
     if request.method == "GET":

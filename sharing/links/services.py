@@ -35,7 +35,7 @@ from portal.audit.services import audit_record
 from portal.jobs.models import Job, JobStatus
 from portal.jobs.registry import JobOutcome, ProgressReporter
 from portal.jobs.services import job_create
-from sharing.document import CHECKING, COLLECTING, RENDERING_PDF, document_build, invalid_document_error
+from sharing.document import RENDERING_PDF, document_checked, document_pdf
 from sharing.models import Share, ShareFile, ShareFileKind
 
 logger = logging.getLogger(__name__)
@@ -256,28 +256,10 @@ def share_prepare(*, job: Job, report: ProgressReporter) -> JobOutcome:
     result_url = reverse("share_detail", args=[share.id])
     if share.ready_at is not None:
         return JobOutcome(detail=READY, result_url=result_url)
-    report(5, COLLECTING)
-    built = document_build(
-        owner=share.owner,
-        document_id=share.id,
-        sections=share.sections,
-        excluded_items=share.excluded_items,
-        language=share.language,
-    )
-    report(40, CHECKING)
-    if built.problems:
-        logger.warning("share %s: invalid document: %s", share.id, [p.rule for p in built.problems[:20]])
-        raise invalid_document_error(built.problems)
+    built = document_checked(order=share, report=report, checked_at=40)
     report(55, RENDERING_PDF)
-    from sharing.pdf import summary_pdf  # WeasyPrint loads only where PDFs are made
-
     now = timezone.now()
-    pdf = summary_pdf(
-        built.bundle,
-        language=share.language,
-        generated_at=timezone.localtime(now),
-        sources=built.source_names,
-    )
+    pdf = document_pdf(built, language=share.language, generated_at=now)
     reference = pdf_document_reference(
         pdf, document_id=uuid.uuid5(share.id, "pdf"), language=share.language, created=now
     )

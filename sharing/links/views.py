@@ -11,12 +11,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext, gettext_noop
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_ratelimit.decorators import ratelimit
+from django.views.decorators.http import require_GET, require_POST
 
 from portal.accounts.auth import request_citizen
-from portal.accounts.reauth import recent_login_required
 from portal.accounts.services import profile_ensure
+from portal.security import letting_data_out
 from sharing.links import selectors, services
 from sharing.links.services import ShareStatus
 from sharing.models import Share
@@ -59,11 +58,7 @@ def _origin(request: HttpRequest) -> str:
     return settings.PORTAL_ORIGIN or f"{request.scheme}://{request.get_host()}"
 
 
-@require_http_methods(["GET", "POST"])
-@never_cache
-@login_required
-@recent_login_required
-@ratelimit(key="user", rate=lambda _group, _request: settings.SHARE_CREATE_RATE, method="POST")
+@letting_data_out("SHARE_CREATE_RATE")
 def shares_view(request: HttpRequest) -> HttpResponse:
     """GET: the share form and the citizen's links. POST: create a link (after a recent sign-in only)."""
     if request.method == "GET":

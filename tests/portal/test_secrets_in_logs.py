@@ -1,6 +1,7 @@
 """The whole demo flow with every log at DEBUG: pull from the FHIR sandbox, download JSON and PDF, share with
-a passcode, a clinician opens the link. No log line of the web side or the worker may carry a national
-identifier, clinical text of the example patient, a share key, manifest id, passcode or link."""
+a passcode, a clinician opens the link. No log line of the web side or the worker, and no row of the audit
+trail either side wrote, may carry a national identifier, clinical text of the example patient, a share key,
+manifest id, passcode or link."""
 
 import json
 import logging
@@ -8,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db.models import Max
 from django.test import Client
 
 from portal.accounts.models import User
+from portal.audit.models import Action, AuditEntry, Outcome
 from portal.jobs.models import Job, JobStatus
 from portal.records.management.commands.seed_demo import DEMO_IDENTIFIER_SYSTEM, DEMO_IDENTIFIER_VALUE
 from sharing.models import Share
@@ -55,6 +58,7 @@ def test_the_demo_flow_at_debug_logs_no_secret(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
+    trail_before = AuditEntry.objects.aggregate(last=Max("id"))["last"] or 0
     worker = start_worker(
         child_env(
             DATABASE_URL=database_url_of_test_db(),
@@ -103,3 +107,32 @@ def test_the_demo_flow_at_debug_logs_no_secret(
     for name, text in (("web", web_log), ("worker", worker_log)):
         for secret in secrets:
             assert secret not in text, f"{secret!r} in the {name} log"
+
+    # The audit trail the flow wrote, on the web side and in the worker: every field of every row.
+    trail = list(AuditEntry.objects.filter(id__gt=trail_before).order_by("id"))
+    rows = [
+        json.dumps(
+            {field.attname: getattr(row, field.attname) for field in row._meta.concrete_fields}, default=str
+        )
+        for row in trail
+    ]
+    written = {(row.action, row.outcome) for row in trail}
+    assert {
+        (Action.SIGNED_IN, Outcome.OK),
+        (Action.SOURCE_CONNECTED, Outcome.OK),
+        (Action.PULL_STARTED, Outcome.OK),
+        (Action.PULL_FINISHED, Outcome.SUCCEEDED),  # written by the worker
+        (Action.EXPORT_MADE, Outcome.OK),  # written by the worker
+        (Action.EXPORT_DOWNLOADED, Outcome.OK),
+        (Action.SHARE_CREATED, Outcome.OK),
+        (Action.LINK_MANIFEST, Outcome.WRONG_PASSCODE),
+        (Action.LINK_MANIFEST, Outcome.OPENED),
+        (Action.LINK_FILE, Outcome.FILE_SENT),
+    } <= written, sorted(written)
+    assert [row.action for row in trail].count(Action.EXPORT_MADE) == 2  # JSON and PDF
+    # The one free text the trail keeps is the name the recipient gave (the citizen must see who): it is
+    # there, so the rows as serialised here do hold the fields a secret would hide in.
+    assert any("Dr. Ingrid Holm" in row for row in rows)
+    for row in rows:
+        for secret in secrets:
+            assert secret not in row, f"{secret!r} in the audit row {row}"
