@@ -48,7 +48,7 @@ def _login_requiring_second_factor(login: Callable[..., HttpResponse]) -> Callab
 
 
 def _changed_fields(message: Any) -> list[str]:
-    """The names of the fields an admin change message lists (Django's JSON form), nothing of their values."""
+    """The labels of the fields an admin change message lists (Django's JSON), nothing of their values."""
     names: list[str] = []
     for part in message if isinstance(message, list) else []:
         changed = part.get("changed") if isinstance(part, dict) else None
@@ -60,9 +60,9 @@ def _changed_fields(message: Any) -> list[str]:
 def _audit_change(request: HttpRequest, obj: models.Model, action: Action, message: Any = None) -> None:
     # Whose trail: the citizen the object is (a user) or belongs to; a user being deleted takes their own
     # trail along, so their deletion is kept as the operator's row alone.
-    owner: User | None = None
-    if action != Action.ADMIN_DELETED:
-        owner = obj if isinstance(obj, User) else getattr(obj, "owner", None)
+    owner = obj if isinstance(obj, User) else getattr(obj, "owner", None)
+    if action == Action.ADMIN_DELETED and isinstance(obj, User):
+        owner = None
     fields = _changed_fields(message)
     audit_record(
         action=action,

@@ -29,7 +29,7 @@ from portal.audit.services import audit_record
 from portal.jobs.models import Job
 from portal.jobs.registry import JobOutcome, ProgressReporter
 from portal.jobs.services import job_create
-from sharing.document import RENDERING_PDF, InvalidDocument, document_checked, document_pdf
+from sharing.document import RENDERING_PDF, document_checked, document_pdf
 from sharing.models import Export, ExportFormat
 
 logger = logging.getLogger(__name__)
@@ -79,16 +79,16 @@ def export_run(*, job: Job, report: ProgressReporter) -> JobOutcome:
     export = Export.objects.select_related("owner").get(job=job)
     try:
         built = document_checked(order=export, report=report, checked_at=50)
-    except InvalidDocument:
+        if export.format == ExportFormat.PDF:
+            report(65, RENDERING_PDF)
+            content = document_pdf(built, language=export.language, generated_at=timezone.now())
+        else:
+            content = built.serialized
+        report(90, SAVING)
+        _store(export, content, entry_count=len(built.bundle["entry"]))
+    except Exception:  # an invalid document, no record yet, the time limit: the trail says it failed
         audit_record(action=Action.EXPORT_FAILED, owner=export.owner, target=export, outcome=Outcome.FAILED)
         raise
-    if export.format == ExportFormat.PDF:
-        report(65, RENDERING_PDF)
-        content = document_pdf(built, language=export.language, generated_at=timezone.now())
-    else:
-        content = built.serialized
-    report(90, SAVING)
-    _store(export, content, entry_count=len(built.bundle["entry"]))
     return JobOutcome(detail=READY, result_url=reverse("export_download", args=[export.id]))
 
 

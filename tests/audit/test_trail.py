@@ -1,5 +1,5 @@
-"""Every audited action, done the way a citizen, a recipient, the portal or an operator does it, writes exactly
-one row of the trail naming the right owner, actor, actor kind, target and outcome, and nothing else.
+"""Every audited action, done the way a citizen, a recipient, the portal or an operator does it, writes
+exactly one row of the trail naming the right owner, actor, actor kind, target and outcome, and nothing else.
 
 Each test takes a mark of the trail before the action and reads every row written after it (``new_rows``):
 asserting the whole list of new actions catches a missing row, a second row of the same action and any row
@@ -25,17 +25,22 @@ from portal.jobs.services import job_run
 from portal.records.admin import DataSourceForm
 from portal.records.models import AuthMode, Connection, DataSource, Pull, StoredResource
 from portal.records.services import pull_start
-from sharing.models import Export, Share
 from tests.accounts.test_login import login
 from tests.conftest import PASSWORD
-from tests.records.conftest import _quick_retries, link_identifier, make_source, pull_now  # noqa: F401
-from tests.records.fake_upstream import Answer, FakeUpstream, condition, fake_upstream, searchset  # noqa: F401
+from tests.records import conftest as records_fixtures
+from tests.records import fake_upstream as scripted_upstream
+from tests.records.conftest import link_identifier, make_source, pull_now
+from tests.records.fake_upstream import Answer, FakeUpstream, condition, searchset
 from tests.records.test_smart_launch import _authorization_server, _start
 from tests.sharing.conftest import store_example
 from tests.sharing.test_exports import run_export
 from tests.sharing.test_shares import link_of, make_share, manifest_path, post_manifest
 
 pytestmark = pytest.mark.django_db
+
+# The fixtures of tests/records, used here as there: the scripted FHIR upstream, and retries in milliseconds.
+fake_upstream = scripted_upstream.fake_upstream
+_quick_retries = records_fixtures._quick_retries
 
 RECIPIENT = "Dr. Hansen"
 
@@ -196,7 +201,7 @@ def test_removing_totp_writes_mfa_removed_rows(
     assert not Authenticator.objects.filter(user=citizen).exists()
     # What really happens: allauth deletes the authenticator app and then its now dangling recovery codes,
     # sending authenticator_removed for each. The app's row has no target: allauth deleted the instance
-    # before the signal, so its pk is gone; the recovery codes were deleted through a queryset and keep theirs.
+    # before the signal, so its pk is gone; the recovery codes went through a queryset and keep theirs.
     assert actions(rows) == [Action.MFA_REMOVED, Action.MFA_REMOVED]
     app_row, codes_row = rows
     assert_row(app_row, owner=citizen, actor=citizen, actor_kind=ActorKind.CITIZEN, target=("", ""))
@@ -435,7 +440,7 @@ def test_downloading_an_export_writes_one_export_downloaded_by_the_citizen(
     with new_rows() as rows:
         response = citizen_client.get(job.result_url)
         assert response.status_code == 200
-        response.close()
+        assert response.getvalue().startswith(b"%PDF-")  # read to the end, as the client's iterator closes
 
     assert_row(
         the_one(rows, Action.EXPORT_DOWNLOADED),
@@ -512,6 +517,7 @@ def test_a_refused_share_request_writes_nothing(citizen_client: Client, patricia
         ((), "revoke", Action.SHARE_REVOKED),
         (("pause",), "revoke", Action.SHARE_REVOKED),
     ],
+    ids=["pause", "resume", "revoke", "revoke-a-paused-link"],
 )
 def test_each_change_of_a_link_writes_one_row_and_repeating_it_none(
     citizen_client: Client, patricia: User, setup: tuple[str, ...], view: str, action: Action
@@ -781,17 +787,65 @@ def test_an_operator_deleting_several_sources_at_once_writes_one_row_each(
     }
 
 
-def test_an_operator_changing_a_citizen_writes_to_the_citizens_trail(
+def test_an_operator_saving_a_citizens_connection_writes_to_the_citizens_trail(
     staff_client: Client, admin_user: User, citizen: User
 ) -> None:
-    with new_rows() as rows:
-        response = staff_client.post(
-            "/admin/accounts/user/",
-            {"action": "delete_selected", "_selected_action": [citizen.pk]},
-        )  # the confirmation page only: nothing is deleted yet
+    source = make_source("https://fhir.region.test/r4", name="Region")
+    connection = Connection.objects.create(owner=citizen, source=source)
 
-    assert response.status_code == 200
-    assert rows == []
+    with new_rows() as rows:
+        response = staff_client.post(f"/admin/records/connection/{connection.pk}/change/", {})
+
+    assert response.status_code == 302
+    # Every field is read-only: Django logs a change with no fields, and the trail follows it.
+    assert_row(
+        the_one(rows, Action.ADMIN_CHANGED),
+        owner=citizen,
+        actor=admin_user,
+        actor_kind=ActorKind.OPERATOR,
+        target=("records.connection", connection.pk),
+    )
+
+
+def test_an_operator_deleting_a_citizens_connection_writes_to_the_citizens_trail(
+    staff_client: Client, admin_user: User, citizen: User
+) -> None:
+    source = make_source("https://fhir.region.test/r4", name="Region")
+    connection = Connection.objects.create(owner=citizen, source=source)
+    connection_pk = connection.pk
+
+    with new_rows() as rows:
+        response = staff_client.post(f"/admin/records/connection/{connection_pk}/delete/", {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not Connection.objects.filter(pk=connection_pk).exists()
+    assert_row(
+        the_one(rows, Action.ADMIN_DELETED),
+        owner=citizen,
+        actor=admin_user,
+        actor_kind=ActorKind.OPERATOR,
+        target=("records.connection", connection_pk),
+    )
+
+
+def test_an_operator_deleting_a_citizen_keeps_the_row_without_an_owner(
+    staff_client: Client, admin_user: User, citizen: User
+) -> None:
+    citizen_pk = citizen.pk
+
+    with new_rows() as rows:
+        response = staff_client.post(f"/admin/accounts/user/{citizen_pk}/delete/", {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not User.objects.filter(pk=citizen_pk).exists()
+    # The citizen's own trail went with them (owner cascades); the operator's row stays, owned by no one.
+    assert_row(
+        the_one(rows, Action.ADMIN_DELETED),
+        owner=None,
+        actor=admin_user,
+        actor_kind=ActorKind.OPERATOR,
+        target=("accounts.user", citizen_pk),
+    )
 
 
 def test_every_registered_admin_is_audited() -> None:
@@ -826,7 +880,7 @@ def test_the_citizen_sees_their_trail_and_no_one_else_does(
     with new_rows() as rows:
         login(client, patricia.email, PASSWORD)
         export, job = run_export(client)
-        client.get(job.result_url).close()
+        assert client.get(job.result_url).getvalue()
         share = make_share(client, passcode="right-code")
         payload = link_of(client, share)
         post_manifest(Client(), payload, recipient=RECIPIENT, passcode="wrong-code")
@@ -870,10 +924,3 @@ def test_a_recipient_access_is_in_the_trail_of_the_links_owner_only(
     assert Action.LINK_MANIFEST not in activity_actions(other)
     assert RECIPIENT in citizen_client.get("/activity/").content.decode()
     assert RECIPIENT not in other.get("/activity/").content.decode()
-
-
-def test_rows_reach_the_citizen_whose_data_it_is(patricia: User, other_citizen: User) -> None:
-    # Quick sanity over the whole table after an export: every row has an owner and actor kind it may have.
-    export = Export.objects.none()
-    assert not export.exists()
-    assert Share.objects.count() == 0
