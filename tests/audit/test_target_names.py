@@ -20,8 +20,7 @@ pytestmark = pytest.mark.django_db
 
 def about_cells(page: str) -> list[str]:
     return [
-        part.split("</td>", 1)[0].removeprefix(">")
-        for part in page.split('data-testid="activity-about"')[1:]
+        part.split("</td>", 1)[0].removeprefix(">") for part in page.split('data-testid="activity-about"')[1:]
     ]
 
 
