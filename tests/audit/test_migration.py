@@ -105,7 +105,7 @@ def test_the_history_is_copied_with_its_timestamps(old_apps: Apps) -> None:
         return {
             "created_at": MONDAY,
             "owner_id": owner_id,
-            "actor_id": owner_id,
+            "actor_id": owner_id if actor_kind == "citizen" else None,
             "actor_kind": actor_kind,
             "recipient": "",
             "action": action,

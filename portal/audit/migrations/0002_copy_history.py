@@ -17,8 +17,9 @@ def _entry_of_activity(AuditEntry, activity):
     return AuditEntry(
         created_at=activity.created_at,
         owner_id=activity.owner_id,
-        actor_id=activity.owner_id,
-        # Downloading is the citizen's own act; preparing (or failing to) is the portal's.
+        # Downloading is the citizen's own act; preparing (or failing to) is the portal's, with no actor, as
+        # the services write it now.
+        actor_id=activity.owner_id if activity.kind == "export-downloaded" else None,
         actor_kind="citizen" if activity.kind == "export-downloaded" else "system",
         action=ACTIVITY_ACTIONS[activity.kind],
         target_type="sharing.export",
