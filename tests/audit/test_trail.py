@@ -33,8 +33,8 @@ from tests.records.conftest import link_identifier, make_source, pull_now
 from tests.records.fake_upstream import Answer, FakeUpstream, condition, searchset
 from tests.records.test_smart_launch import _authorization_server, _start
 from tests.sharing.conftest import store_example
-from tests.sharing.test_exports import run_export
-from tests.sharing.test_shares import link_of, make_share, manifest_path, post_manifest
+from tests.sharing.exports.test_exports import run_export
+from tests.sharing.links.test_shares import link_of, make_share, manifest_path, post_manifest
 
 pytestmark = pytest.mark.django_db
 

@@ -34,7 +34,7 @@ from tests.hostile_corpus import (
 )
 from tests.records.conftest import link_identifier, make_source, pull_now
 from tests.records.fake_upstream import FakeUpstream
-from tests.sharing.foreign_shl import (
+from tests.sharing.clinician.foreign_shl import (
     ForeignShlServer,
     b64url_decode,
     encrypt_json,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ips_example
-from tests.sharing.foreign_shl import (
+from tests.sharing.clinician.foreign_shl import (
     ForeignShlServer,
     b64url_decode,
     encrypt_json,
