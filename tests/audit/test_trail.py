@@ -27,6 +27,7 @@ from portal.records.models import AuthMode, Connection, DataSource, Pull, Stored
 from portal.records.services import pull_start
 from tests.accounts.test_login import login
 from tests.conftest import PASSWORD
+from tests.portal.test_crypto import NEW_SOURCE_FORM
 from tests.records import conftest as records_fixtures
 from tests.records import fake_upstream as scripted_upstream
 from tests.records.conftest import link_identifier, make_source, pull_now
@@ -717,22 +718,7 @@ def test_an_operator_changing_a_source_writes_one_admin_changed(
 
 def test_an_operator_adding_a_source_writes_one_admin_added(staff_client: Client, admin_user: User) -> None:
     with new_rows() as rows:
-        response = staff_client.post(
-            "/admin/records/datasource/add/",
-            {
-                "name": "Region",
-                "base_url": "https://fhir.region.test/r4",
-                "enabled": "on",
-                "auth_mode": AuthMode.BACKEND_SERVICES,
-                "patient_identifier_system": "urn:oid:1.2.3",
-                "connect_timeout": "5",
-                "read_timeout": "30",
-                "page_size": "100",
-                "client_id": "portal",
-                "client_secret": "very-secret-value",
-                "signing_algorithm": "RS384",
-            },
-        )
+        response = staff_client.post("/admin/records/datasource/add/", NEW_SOURCE_FORM)
 
     assert response.status_code == 302, response.content.decode()[:2000]
     source = DataSource.objects.get(name="Region")

@@ -29,25 +29,26 @@ def test_empty_stays_empty() -> None:
     assert crypto.decrypt("") == ""
 
 
+# The admin's form for a new backend-services source, with a client secret to be stored encrypted.
+NEW_SOURCE_FORM = {
+    "name": "Region",
+    "base_url": "https://fhir.region.test/r4",
+    "enabled": "on",
+    "auth_mode": AuthMode.BACKEND_SERVICES,
+    "patient_identifier_system": "urn:oid:1.2.3",
+    "connect_timeout": "5",
+    "read_timeout": "30",
+    "page_size": "100",
+    "client_id": "portal",
+    "client_secret": "very-secret-value",
+    "signing_algorithm": "RS384",
+}
+
+
 @pytest.mark.django_db
 def test_admin_stores_the_secret_encrypted_and_never_shows_it(admin_user: Any, client: Client) -> None:
     client.force_login(admin_user)
-    response = client.post(
-        "/admin/records/datasource/add/",
-        {
-            "name": "Region",
-            "base_url": "https://fhir.region.test/r4",
-            "enabled": "on",
-            "auth_mode": AuthMode.BACKEND_SERVICES,
-            "patient_identifier_system": "urn:oid:1.2.3",
-            "connect_timeout": "5",
-            "read_timeout": "30",
-            "page_size": "100",
-            "client_id": "portal",
-            "client_secret": "very-secret-value",
-            "signing_algorithm": "RS384",
-        },
-    )
+    response = client.post("/admin/records/datasource/add/", NEW_SOURCE_FORM)
     assert response.status_code == 302, response.content.decode()[:2000]
     source = DataSource.objects.get(name="Region")
     assert source.client_secret() == "very-secret-value"
