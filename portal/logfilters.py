@@ -8,6 +8,18 @@ import re
 SHL_PATH = re.compile(r"/shl/[^\s\"'?#]+")
 
 
+class EscapeLineBreaks(logging.Filter):
+    """One log record, one line: CR and LF in a message (a value from a request, say a CSP report's
+    directive) are written escaped, so nobody can forge a line of their own. Tracebacks are not messages."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "\n" in message or "\r" in message:
+            record.msg = message.replace("\r", "\\r").replace("\n", "\\n")
+            record.args = None
+        return True
+
+
 class RedactShareLinks(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()

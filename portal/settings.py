@@ -150,6 +150,8 @@ CELERY_BEAT_SCHEDULE = {
     "jobs-sweep": {"task": "portal.jobs.tasks.jobs_sweep", "schedule": 60.0},
     "exports-purge": {"task": "sharing.tasks.exports_purge", "schedule": 300.0},
     "shares-purge": {"task": "sharing.tasks.shares_purge", "schedule": 300.0},
+    # Sessions past their expiry go: one suspended for re-authentication may hold a form's values.
+    "sessions-purge": {"task": "portal.accounts.tasks.sessions_purge", "schedule": 60 * 60.0},
     # The audit trail keeps ACCESS_LOG_RETENTION_DAYS (at least three years); older rows go once a day.
     "audit-purge": {"task": "portal.audit.tasks.audit_purge", "schedule": 24 * 60 * 60.0},
 }
@@ -336,9 +338,14 @@ LOGGING = {
     "filters": {
         "redact_share_links": {"()": "portal.logfilters.RedactShareLinks"},
         "url_schemes_only": {"()": "portal.logfilters.UrlSchemesOnly"},
+        "escape_line_breaks": {"()": "portal.logfilters.EscapeLineBreaks"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_share_links"]}
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_share_links", "escape_line_breaks"],
+        }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {

@@ -1,3 +1,6 @@
+from django.contrib.sessions.models import Session
+from django.utils import timezone
+
 from portal.accounts.models import CitizenProfile, Language, User
 
 
@@ -13,3 +16,9 @@ def profile_set_language(*, user: User, language: str) -> CitizenProfile:
     profile.preferred_language = language
     profile.save(update_fields=["preferred_language"])
     return profile
+
+
+def sessions_purge() -> int:
+    """Delete the sessions past their expiry (Django keeps them until asked); returns how many went."""
+    deleted, _ = Session.objects.filter(expire_date__lt=timezone.now()).delete()
+    return deleted

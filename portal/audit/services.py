@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from core.text import one_line
 from portal.accounts.models import User
 from portal.audit.models import (
     ONCE_PER_TARGET_ACTIONS,
@@ -66,9 +67,7 @@ def _clean_detail(detail: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def clean_recipient(recipient: str) -> str:
     """The name as the recipient gave it, on one line: no control or invisible characters, at most 200."""
-    spaced = "".join(" " if char.isspace() else char for char in recipient)
-    printable = "".join(char for char in spaced if char.isprintable())
-    return " ".join(printable.split())[:RECIPIENT_MAX_LENGTH].rstrip()
+    return one_line(recipient, RECIPIENT_MAX_LENGTH)
 
 
 def _target_of(target: Target) -> tuple[str, str]:

@@ -19,6 +19,7 @@ from django.core.cache import cache
 from django.db.models import F
 from django.db.models.functions import Length
 
+from core.text import one_line
 from portal import crypto
 from portal.audit.models import Action, Outcome
 from portal.audit.services import audit_record
@@ -41,6 +42,12 @@ class BadRequest(Exception):
 @dataclass(frozen=True)
 class WrongPasscode(Exception):
     remaining_attempts: int
+
+
+def rate_limit_group(manifest_id: str) -> str:
+    """The rate-limit bucket of a request for this link id: the same rule for ids that exist and ids that
+    do not (malformed ones share one bucket)."""
+    return f"shl:{manifest_digest(manifest_id)[:32]}" if MANIFEST_ID.match(manifest_id) else "shl:malformed"
 
 
 def share_by_manifest_id(manifest_id: str) -> Share | None:
@@ -70,10 +77,10 @@ def access_record(
 def clean_recipient(value: Any) -> str:
     if not isinstance(value, str):
         raise BadRequest("recipient is required")
-    cleaned = " ".join("".join(char for char in value if char.isprintable()).split())
+    cleaned = one_line(value, RECIPIENT_MAX_LENGTH)
     if not cleaned:
         raise BadRequest("recipient is required")
-    return cleaned[:RECIPIENT_MAX_LENGTH]
+    return cleaned
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,8 @@ def shl_manifest(request: HttpRequest, manifest_id: str) -> HttpResponse:
         response["Allow"] = "GET, POST, OPTIONS"
         return response
     share = services.share_by_manifest_id(manifest_id)
-    wait = _too_many(request, group=f"shl:{share.manifest_digest[:32]}" if share else "shl:unknown")
+    # One bucket per link id asked for, known or not: a 429 must not tell which ids exist.
+    wait = _too_many(request, group=services.rate_limit_group(manifest_id))
     if wait:
         if share is not None:
             services.access_record(
@@ -106,7 +107,7 @@ def _manifest(request: HttpRequest, share: Share) -> dict[str, Any]:
         if len(request.body) > settings.SHL_MANIFEST_BODY_MAX_BYTES:
             raise services.BadRequest("the request body is too large")
         parsed = services.parse_manifest_request(json.loads(request.body or b"null"))
-    except (ValueError, services.BadRequest) as error:
+    except (ValueError, RecursionError, services.BadRequest) as error:  # however deep the body, a 400
         services.access_record(
             share=share, recipient="", action=Action.LINK_MANIFEST, outcome=Outcome.BAD_REQUEST
         )

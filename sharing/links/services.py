@@ -28,6 +28,7 @@ from core.ips.pdf_reference import pdf_document_reference
 from core.ips.sections import SECTION_BY_KEY
 from core.shl import jwe
 from core.shl.payload import Payload, flags_of, new_key, new_manifest_id, viewer_link
+from core.text import one_line
 from portal import crypto
 from portal.accounts.models import User
 from portal.audit.models import Action, Outcome
@@ -86,7 +87,7 @@ def share_create(
     """Make the link now (its files follow from a job once the transaction commits)."""
     if expires_in not in settings.SHARE_EXPIRY_CHOICES:
         raise ShareRequestError(gettext_noop("Choose how long the link should work."))
-    label = " ".join(label.split())
+    label = one_line(label)  # no controls, bidi overrides or zero-width characters to disguise it
     if len(label) > 80:
         raise ShareRequestError(gettext_noop("The label can be at most 80 characters."))
     if passcode and not PASSCODE_MIN_LENGTH <= len(passcode) <= PASSCODE_MAX_LENGTH:
