@@ -7,6 +7,8 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from core.fhir import trust as _fhir_trust
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 # Everything the portal writes on a laptop (SQLite, the embedded broker, beat's schedule) lives here.
@@ -114,7 +116,16 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # No Redis: the database holds the cache, so every web process (gunicorn runs several) counts rate limits
+    # alike. `make run` creates its table (`manage.py createcachetable`). Many entries before culling: a cull
+    # would forget counters, and a flood of distinct keys must not buy anyone a fresh budget.
+    CACHES = {
+        "default": {
+            "BACKEND": "portal.cache.SharedDatabaseCache",
+            "LOCATION": "portal_cache",
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
 
 # ---------------------------------------------------------------------------- Celery
 
@@ -164,6 +175,13 @@ EXPORT_SOFT_TIME_LIMIT = env.int("EXPORT_SOFT_TIME_LIMIT", default=120)
 EXPORT_TIME_LIMIT = env.int("EXPORT_TIME_LIMIT", default=150)
 # A prepared download is deleted this long after it was made (the history row stays).
 EXPORT_FILE_LIFETIME_SECONDS = env.int("EXPORT_FILE_LIFETIME_SECONDS", default=24 * 60 * 60)
+# A worker child whose peak memory passed this (KiB) is replaced once its task ends: the memory one huge job
+# took (a JSON export of a hostile 50,000-item record, an export that failed) is given back, not kept.
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", default=600 * 1024)
+# A PDF is a summary a person reads: at most this many entries per section and in all, the most recently
+# updated first; it says on its first page what it left out. The JSON download always holds everything.
+PDF_MAX_ROWS_PER_SECTION = env.int("PDF_MAX_ROWS_PER_SECTION", default=300)
+PDF_MAX_ROWS = env.int("PDF_MAX_ROWS", default=1000)
 
 # ---------------------------------------------------------------------------- sharing (SMART Health Links)
 
@@ -203,6 +221,11 @@ FHIR_MAX_PAGES = env.int("FHIR_MAX_PAGES", default=2000)
 FHIR_MAX_RESPONSE_BYTES = env.int("FHIR_MAX_RESPONSE_BYTES", default=64 * 1024 * 1024)
 # The longest one upstream answer may take to arrive in full (a server dripping bytes cannot hold a worker).
 FHIR_MAX_RESPONSE_SECONDS = env.float("FHIR_MAX_RESPONSE_SECONDS", default=120.0)
+# Hosts besides a data source's own whose https token/authorize endpoints its discovery may name (the portal
+# sends secrets there): comma-separated host names, no scheme, port or wildcard. See core/fhir/trust.py.
+FHIR_AUTH_TRUSTED_HOSTS: list[str] = env.list("FHIR_AUTH_TRUSTED_HOSTS", default=[])
+if _bad_hosts := [host for host in FHIR_AUTH_TRUSTED_HOSTS if not _fhir_trust.is_host_name(host)]:
+    raise ImproperlyConfigured(f"FHIR_AUTH_TRUSTED_HOSTS: not a bare host name: {', '.join(_bad_hosts)}")
 
 # ---------------------------------------------------------------------------- accounts (django-allauth)
 

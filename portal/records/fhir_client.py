@@ -18,7 +18,7 @@ import random
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
@@ -37,7 +37,7 @@ from fhirclient.server import (
     FHIRUnauthorizedException,
 )
 
-from core.fhir import upstream
+from core.fhir import trust, upstream
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,10 @@ NOT_FOUND = gettext_noop("The data source could not find what was asked for.")
 CREDENTIALS = gettext_noop("The data source did not accept the portal's credentials.")
 FOREIGN_LINK = gettext_noop(
     "The data source sent a link to another server. It was not followed and no credentials were sent there."
+)
+UNTRUSTED_ENDPOINT = gettext_noop(
+    "The data source's sign-in service is not on a trusted address, so nothing was sent to it. "
+    "Please ask the portal's operators."
 )
 PAGING_LOOP = gettext_noop("The data source sent page links that go round in a circle. The pull was stopped.")
 TOO_MANY_PAGES = gettext_noop(
@@ -369,8 +373,16 @@ class TokenResponse:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def smart_endpoints(endpoint: FhirEndpoint) -> dict[str, str]:
-    """token/authorize URLs: /.well-known/smart-configuration first, then the CapabilityStatement."""
+def smart_endpoints(
+    endpoint: FhirEndpoint,
+    *,
+    trusted_hosts: Collection[str],
+    wanted: Collection[str] = ("token", "authorize"),
+) -> dict[str, str]:
+    """token/authorize URLs: /.well-known/smart-configuration first, then the CapabilityStatement.
+
+    Only the `wanted` ones, and each only if credentials may go there (core.fhir.trust): an upstream naming
+    another host, or plain http outside the local sandbox, fails here, before any secret is sent."""
     configuration = endpoint.smart_configuration() or {}
     found = {
         "token": configuration.get("token_endpoint"),
@@ -379,7 +391,20 @@ def smart_endpoints(endpoint: FhirEndpoint) -> dict[str, str]:
     if not found["token"]:
         uris = upstream.oauth_uris(endpoint.capability())
         found = {"token": uris.get("token"), "authorize": uris.get("authorize")}
-    return {key: value for key, value in found.items() if isinstance(value, str) and value}
+    endpoints = {
+        key: value for key, value in found.items() if key in wanted and isinstance(value, str) and value
+    }
+    for key, url in endpoints.items():
+        endpoint_check(url, base_url=endpoint.base_url, trusted_hosts=trusted_hosts, what=key)
+    return endpoints
+
+
+def endpoint_check(url: str, *, base_url: str, trusted_hosts: Collection[str], what: str = "token") -> None:
+    """Raise UpstreamError unless credentials may be sent to `url` for the data source at `base_url`."""
+    reason = trust.endpoint_refusal(url, base_url=base_url, trusted_hosts=trusted_hosts)
+    if reason is not None:
+        # The reason, never the URL: it is the upstream's text and may be built to mislead a log reader.
+        raise UpstreamError(UNTRUSTED_ENDPOINT, detail=f"{what} endpoint refused: {reason}")
 
 
 def client_assertion(

@@ -31,6 +31,7 @@ from portal.records.fhir_client import (
     TokenResponse,
     UpstreamError,
     client_assertion,
+    endpoint_check,
     pkce_pair,
     smart_endpoints,
     token_request,
@@ -73,6 +74,11 @@ ID_SEARCH_CHUNK = 50
 
 def _timeouts(source: DataSource) -> Timeouts:
     return Timeouts(connect=source.connect_timeout, read=source.read_timeout)
+
+
+def _trusted_hosts() -> list[str]:
+    # Hosts besides a source's own whose https token/authorize endpoints discovery may name.
+    return list(settings.FHIR_AUTH_TRUSTED_HOSTS)
 
 
 def _retry_policy() -> RetryPolicy:
@@ -154,7 +160,8 @@ class BackendServicesToken:
 
     def _request(self) -> TokenResponse:
         source = self._source
-        token_url = smart_endpoints(self._discovery).get("token")
+        endpoints = smart_endpoints(self._discovery, trusted_hosts=_trusted_hosts(), wanted=("token",))
+        token_url = endpoints.get("token")
         if not token_url or not source.client_id:
             raise UpstreamError(NOT_CONFIGURED, detail="no token endpoint or client id")
         form = {"grant_type": "client_credentials", "scope": source.scope or "system/*.read"}
@@ -200,7 +207,9 @@ class ConnectionToken:
             _connection_needs_authorisation(connection)
             raise UpstreamError(RECONNECT, detail="no refresh token")
         source = connection.source
-        token_url = smart_endpoints(self._discovery).get("token")
+        # Checked before the refresh token is spent: a refused endpoint leaves the connection as it was.
+        endpoints = smart_endpoints(self._discovery, trusted_hosts=_trusted_hosts(), wanted=("token",))
+        token_url = endpoints.get("token")
         if not token_url:
             raise UpstreamError(NOT_CONFIGURED, detail="no token endpoint")
         # Spent before it is sent: a refresh token is never offered twice, even if this request fails.
@@ -404,7 +413,8 @@ LAUNCH_LIFETIME_SECONDS = 600
 def smart_launch_begin(*, session: Any, source: DataSource, redirect_uri: str) -> str:
     """The authorisation URL to send the citizen to. `state` and the PKCE verifier stay in this session."""
     unsigned = FhirEndpoint(source.base_url, timeouts=_timeouts(source), retry=_retry_policy())
-    endpoints = smart_endpoints(unsigned)
+    # The authorize URL too: the citizen's browser, and their sign-in, would go there.
+    endpoints = smart_endpoints(unsigned, trusted_hosts=_trusted_hosts())
     if not endpoints.get("authorize") or not endpoints.get("token") or not source.client_id:
         raise UpstreamError(NOT_CONFIGURED, detail="no authorize/token endpoint or client id")
     verifier, challenge = pkce_pair()
@@ -442,6 +452,8 @@ def smart_launch_complete(
     if not launch or launch.get("expires", 0) < time.time() or not code:
         raise UpstreamError(LAUNCH_INVALID, detail="unknown, used or expired state")
     source = DataSource.objects.get(pk=launch["source"], enabled=True, auth_mode=AuthMode.SMART_LAUNCH)
+    # Checked when the launch began; again here, since the code and the secret go to it now.
+    endpoint_check(launch["token_url"], base_url=source.base_url, trusted_hosts=_trusted_hosts())
     response = token_request(
         launch["token_url"],
         {
