@@ -16,6 +16,8 @@ SANDBOX_PYTHON="${SANDBOX_VENV:-var/sandbox-venv}/bin/python"
 IPS_EXAMPLES=var/ips-2.0.0/package/example
 
 $BIN/python manage.py migrate --noinput -v0
+# Without Redis the rate limits count in a database table that every web process shares.
+$BIN/python manage.py createcachetable
 $BIN/python manage.py seed_demo
 
 pids=()

@@ -116,3 +116,14 @@ class ShareFile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} of {self.share_id}"
+
+
+class SpentFileUrl(models.Model):
+    """A manifest's file URL that has been used once. Its digest is unique, so the one INSERT that spends it
+    succeeds for exactly one request, in whichever process; rows go once the URL could no longer work."""
+
+    digest = models.CharField(max_length=64, unique=True)
+    spent_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"file URL spent at {self.spent_at:%Y-%m-%d %H:%M}"

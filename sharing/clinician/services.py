@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Length
 
@@ -24,7 +24,7 @@ from portal import crypto
 from portal.audit.models import Action, Outcome
 from portal.audit.services import audit_record
 from sharing.links.services import manifest_digest, passcode_matches, share_refusal
-from sharing.models import Share, ShareFile
+from sharing.models import Share, ShareFile, SpentFileUrl
 
 MANIFEST_ID = re.compile(r"^[A-Za-z0-9_-]{43}$")
 RECIPIENT_MAX_LENGTH = 200
@@ -173,9 +173,14 @@ def file_token(*, file_id: int, recipient: str) -> str:
 
 
 def _used_before(token: str) -> bool:
-    # One use per URL: the first request marks it (an atomic add in Redis) for as long as it could live.
-    marker = "shl-file-used:" + hashlib.sha256(token.encode()).hexdigest()
-    return not cache.add(marker, 1, timeout=settings.SHL_FILE_URL_LIFETIME_SECONDS + 60)
+    # One use per URL, decided by the database for every process at once: of parallel requests, exactly one
+    # INSERT of the unique digest succeeds.
+    try:
+        with transaction.atomic():
+            SpentFileUrl.objects.create(digest=hashlib.sha256(token.encode()).hexdigest())
+    except IntegrityError:
+        return True
+    return False
 
 
 def file_fetch(*, token: str) -> str:

@@ -37,7 +37,7 @@ from portal.jobs.models import Job, JobStatus
 from portal.jobs.registry import JobOutcome, ProgressReporter
 from portal.jobs.services import job_create
 from sharing.document import RENDERING_PDF, document_checked, document_pdf
-from sharing.models import Share, ShareFile, ShareFileKind
+from sharing.models import Share, ShareFile, ShareFileKind, SpentFileUrl
 
 logger = logging.getLogger(__name__)
 
@@ -248,6 +248,10 @@ def shares_purge() -> int:
         done += 1
     if done:
         logger.info("shares purge: deleted the files of %d links", done)
+    # A spent file URL's row matters only while the URL itself could still be accepted.
+    SpentFileUrl.objects.filter(
+        spent_at__lt=now - timedelta(seconds=settings.SHL_FILE_URL_LIFETIME_SECONDS + 60)
+    ).delete()
     return done
 
 
