@@ -5,6 +5,22 @@ filter as the portal's own logs masks it. (Gunicorn replaces its logging default
 configuration is spelled out.)
 """
 
+# Threads, not one request per process: a client that sends its request slowly holds one thread, not a whole
+# worker, and kept-alive connections wait in the worker's poller without holding any. That only raises the
+# number of slow clients it takes (workers x threads); the real defence is a buffering proxy in front
+# (deploy/nginx/portal.conf.template), which passes gunicorn complete requests only. Each thread may keep a
+# database connection (CONN_MAX_AGE), so workers x threads is also the connections one web process opens.
+worker_class = "gthread"
+threads = 8
+# A worker whose main loop is silent this long is restarted (with threads, a slow request is not "silent").
+timeout = 30
+graceful_timeout = 30
+# Idle kept-alive connections (from the proxy) close after this; the proxy's own idle limit is shorter.
+keepalive = 5
+# No `gunicornc` control socket: its default path is shared by every gunicorn of the user (tests, `make run`),
+# and nothing here manages workers at run time.
+control_socket_disable = True
+
 _redact = ["redact_share_links"]
 
 logconfig_dict = {

@@ -290,6 +290,13 @@ SESSION_COOKIE_AGE = env.int("SESSION_IDLE_SECONDS", default=30 * 60)
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_ABSOLUTE_LIFETIME_SECONDS = env.int("SESSION_ABSOLUTE_LIFETIME_SECONDS", default=12 * 60 * 60)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", False) else None
+# Behind the buffering proxy (compose's nginx) every request comes from the proxy's address: the client's is
+# the one X-Forwarded-For value nginx sets (it replaces the header, never appends). Per-address limits
+# (sign-in, links) then count per client, so one client's failures cannot lock everyone else out.
+BEHIND_PROXY = env.bool("BEHIND_PROXY", False)
+if BEHIND_PROXY:
+    ALLAUTH_TRUSTED_PROXY_COUNT = 1
+    RATELIMIT_IP_META_KEY = "HTTP_X_FORWARDED_FOR"
 HTTPS = env.bool("HTTPS", default=not DEBUG)
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS

@@ -39,12 +39,13 @@ def test_secret_key_can_come_from_a_file(tmp_path: Path) -> None:
 def test_bare_laptop_defaults_to_sqlite_and_the_embedded_broker(tmp_path: Path) -> None:
     result = run_settings(tmp_path, DEBUG="1")
     assert result.returncode == 0, result.stderr
-    engine, name, broker, _debug, fhir, _hosts, cache = result.stdout.split(" ", 6)
+    engine, name, broker, _debug, fhir, _rest = result.stdout.split(" ", 5)
     assert engine == "django.db.backends.sqlite3"
     assert name == str(tmp_path / "portal.sqlite3")
     assert broker == "filesystem://localhost/"
     assert fhir == "http://127.0.0.1:8090/fhir"
-    assert "locmem" in cache
+    # Shared by every web process: the database, not each process's memory.
+    assert result.stdout.strip().endswith("'] portal.cache.SharedDatabaseCache")
 
 
 def test_services_come_from_the_environment(tmp_path: Path) -> None:
@@ -65,3 +66,20 @@ def test_services_come_from_the_environment(tmp_path: Path) -> None:
     assert fhir == "https://fhir.example.org/r4"
     assert hosts == "['portal.example.org']"
     assert "RedisCache" in cache
+
+
+def test_behind_the_proxy_the_client_address_is_the_forwarded_one(tmp_path: Path) -> None:
+    script = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(getattr(s, 'ALLAUTH_TRUSTED_PROXY_COUNT', 0), getattr(s, 'RATELIMIT_IP_META_KEY', None))"
+    )
+    for behind, expected in (("1", "1 HTTP_X_FORWARDED_FOR"), ("0", "0 None")):
+        environment = child_env(
+            DJANGO_SETTINGS_MODULE="portal.settings", VAR_DIR=str(tmp_path), BEHIND_PROXY=behind
+        )
+        result = subprocess.run(
+            [str(VENV_BIN / "python"), "-c", script],
+            cwd=REPO, env=environment, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == expected
