@@ -19,6 +19,7 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
+from django_ratelimit.core import is_ratelimited
 from django_ratelimit.decorators import ratelimit
 
 from portal.accounts.reauth import SIGNED_IN_AT_SESSION_KEY, recent_login_required
@@ -102,18 +103,39 @@ def csp_report(request: HttpRequest) -> HttpResponse:
     return HttpResponse(status=204)
 
 
+def _rate_of(rate_setting: str) -> Callable[[str, HttpRequest], str]:
+    return lambda _group, _request: str(getattr(settings, rate_setting))
+
+
+def data_out_rate_exceeded(request: HttpRequest, rate_setting: str) -> bool:
+    """Count one more creation by this citizen against ``settings.<rate_setting>``, on the very counter
+    ``letting_data_out`` keeps for it (same group, key and method); True when that is one too many."""
+    return bool(
+        is_ratelimited(
+            request,
+            group=rate_setting,
+            key="user",
+            rate=_rate_of(rate_setting),
+            method="POST",
+            increment=True,
+        )
+    )
+
+
 def letting_data_out(
-    rate_setting: str,
+    rate_setting: str, *, secret_fields: tuple[str, ...] = ()
 ) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
     """For a page whose GET shows a form and whose POST lets health data out (a download, a link): signed in,
     never cached, the password again unless the sign-in is recent, and at most ``settings.<rate_setting>``
-    creations per citizen (django-ratelimit syntax; more get the 429 page)."""
+    creations per citizen (django-ratelimit syntax; more get the 429 page).
+
+    A form with ``secret_fields`` (a passcode) asks for the password before it is shown, and a POST suspended
+    for the password is kept in the session without them (see ``portal.accounts.reauth``)."""
 
     def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-        limited = ratelimit(
-            key="user", rate=lambda _group, _request: getattr(settings, rate_setting), method="POST"
-        )(view)
-        guarded = login_required(recent_login_required(limited))
+        # The group is the setting's name, so "Try again" on a job page can count on the same counter.
+        limited = ratelimit(group=rate_setting, key="user", rate=_rate_of(rate_setting), method="POST")(view)
+        guarded = login_required(recent_login_required(limited, secret_fields=secret_fields))
         return require_http_methods(["GET", "POST"])(never_cache(guarded))
 
     return decorate

@@ -145,6 +145,14 @@ class PdfSection:
     level: int  # 2 for a Composition section, 3 and more for nested ones
     rows: list[Row]
     empty_text: str  # shown instead of a table when there are no rows
+    left_out: int = 0  # entries of a very large record this PDF does not show (the JSON holds them)
+
+
+def _section_key(section: Mapping[str, Any]) -> str | None:
+    for code in sorted(codes_of(section.get("code"), LOINC, or_no_system=True)):
+        if code in SECTION_BY_LOINC:
+            return SECTION_BY_LOINC[code].key
+    return None
 
 
 def _section_title(section: Mapping[str, Any]) -> str:
@@ -179,17 +187,21 @@ def _row(reference: Mapping[str, Any], resolve: Resolver) -> Row:
     return Row(summary, date)
 
 
-def _sections(holder: Mapping[str, Any], resolve: Resolver, level: int = 2) -> Iterator[PdfSection]:
+def _sections(
+    holder: Mapping[str, Any], resolve: Resolver, left_out: Mapping[str, int], level: int = 2
+) -> Iterator[PdfSection]:
     for section in mappings_of(holder.get("section")):
         rows = [_row(reference, resolve) for reference in mappings_of(section.get("entry"))]
+        key = _section_key(section) if level == 2 else None
         yield PdfSection(
             title=_section_title(section),
             level=level,
             rows=rows,
             empty_text="" if rows else _empty_text(section),
+            left_out=left_out.get(key, 0) if key else 0,
         )
         if level - 1 < MAX_SECTION_DEPTH:
-            yield from _sections(section, resolve, level + 1)
+            yield from _sections(section, resolve, {}, level + 1)
 
 
 def css_string(text: str) -> str:
@@ -216,12 +228,18 @@ def page_counter_css() -> SafeString:
 
 
 def summary_context(
-    bundle: Mapping[str, Any], *, generated_at: datetime, sources: list[str]
+    bundle: Mapping[str, Any],
+    *,
+    generated_at: datetime,
+    sources: list[str],
+    shown_of_total: tuple[int, int] | None = None,
+    left_out: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """What the summary template shows, its words translated into the active language.
 
     Tolerant like the record page: a bundle without a Composition or Patient gives an empty header or
-    no sections, never an error.
+    no sections, never an error. ``shown_of_total``: the bundle is a shortened summary of a very large
+    record, holding that many of the record's entries; ``left_out``: entries not shown, by section key.
     """
     resolve = bundle_resolver(bundle)
     composition = document_composition(bundle)
@@ -233,7 +251,10 @@ def summary_context(
         "identifiers": patient_identifiers(patient),
         "generated_at": generated_at,
         "sources": [text for source in sources if (text := text_of(source, MAX_TEXT))],
-        "sections": list(_sections(composition, resolve)),
+        "sections": list(_sections(composition, resolve, left_out or {})),
+        "shortened": (
+            {"shown": shown_of_total[0], "total": shown_of_total[1]} if shown_of_total is not None else None
+        ),
         "stylesheet_url": static_url(STYLESHEET),
         "page_counter": page_counter_css(),
         # The patient's name atop every page: escaped into a CSS string, so upstream text stays text.
@@ -242,15 +263,43 @@ def summary_context(
 
 
 def summary_html(
-    bundle: Mapping[str, Any], *, language: str, generated_at: datetime, sources: list[str]
+    bundle: Mapping[str, Any],
+    *,
+    language: str,
+    generated_at: datetime,
+    sources: list[str],
+    shown_of_total: tuple[int, int] | None = None,
+    left_out: Mapping[str, int] | None = None,
 ) -> str:
     """The summary as HTML in ``language`` ("da", "en"), ready for ``render_pdf``."""
     with override(language):
-        return render_to_string(TEMPLATE, summary_context(bundle, generated_at=generated_at, sources=sources))
+        context = summary_context(
+            bundle,
+            generated_at=generated_at,
+            sources=sources,
+            shown_of_total=shown_of_total,
+            left_out=left_out,
+        )
+        return render_to_string(TEMPLATE, context)
 
 
 def summary_pdf(
-    bundle: Mapping[str, Any], *, language: str, generated_at: datetime, sources: list[str]
+    bundle: Mapping[str, Any],
+    *,
+    language: str,
+    generated_at: datetime,
+    sources: list[str],
+    shown_of_total: tuple[int, int] | None = None,
+    left_out: Mapping[str, int] | None = None,
 ) -> bytes:
-    """The PDF of an IPS document bundle in ``language``."""
-    return render_pdf(summary_html(bundle, language=language, generated_at=generated_at, sources=sources))
+    """The PDF of an IPS document bundle in ``language``; see ``summary_context`` for a shortened one."""
+    return render_pdf(
+        summary_html(
+            bundle,
+            language=language,
+            generated_at=generated_at,
+            sources=sources,
+            shown_of_total=shown_of_total,
+            left_out=left_out,
+        )
+    )

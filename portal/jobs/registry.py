@@ -36,6 +36,9 @@ class JobKind:
     # Seconds; None: the worker's defaults (CELERY_TASK_SOFT_TIME_LIMIT / CELERY_TASK_TIME_LIMIT).
     soft_time_limit: int | None = None
     time_limit: int | None = None
+    # The setting (e.g. "EXPORT_CREATE_RATE") whose rate bounds how many of these a citizen may start: the
+    # page that creates them counts under that name, and so does the job page's "Try again".
+    rate_setting: str | None = None
 
 
 _KINDS: dict[str, JobKind] = {}
@@ -55,6 +58,7 @@ def job_kind(
     home_label: str | Promise = "",
     soft_time_limit: int | None = None,
     time_limit: int | None = None,
+    rate_setting: str | None = None,
 ) -> Callable[[Callable[[Job, ProgressReporter], JobOutcome]], Callable[[Job, ProgressReporter], JobOutcome]]:
     if queue not in QUEUES:
         raise ValueError(f"Unknown queue {queue!r}")
@@ -74,6 +78,7 @@ def job_kind(
             home_label=home_label,
             soft_time_limit=soft_time_limit,
             time_limit=time_limit,
+            rate_setting=rate_setting,
         )
         return run
 
@@ -93,6 +98,12 @@ def kind_home(name: str) -> tuple[str, str | Promise] | None:
     """(URL name, label) of the page the job page links back to, if the kind has one."""
     kind = _KINDS.get(name)
     return (kind.home_url_name, kind.home_label) if kind and kind.home_url_name else None
+
+
+def kind_rate_setting(name: str) -> str | None:
+    """The rate setting a kind's jobs count against (None: unlimited, or a kind retired since)."""
+    kind = _KINDS.get(name)
+    return kind.rate_setting if kind else None
 
 
 def kind_get(name: str) -> JobKind:

@@ -10,8 +10,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from portal.accounts.auth import request_citizen
 from portal.jobs import services
-from portal.jobs.registry import kind_get, kind_home, kind_result_label, kind_title
+from portal.jobs.models import JobStatus
+from portal.jobs.registry import kind_get, kind_home, kind_rate_setting, kind_result_label, kind_title
 from portal.jobs.selectors import jobs_of_owner
+from portal.security import data_out_rate_exceeded, rate_limited
 
 
 def _kind_exists(name: str) -> bool:
@@ -55,6 +57,10 @@ def job_detail(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
 def job_retry(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
     """The job page's "Try again": queue the citizen's failed job again and follow it on the same page."""
     job = get_object_or_404(jobs_of_owner(owner=request_citizen(request)), id=job_id)
+    # A retry is one more creation: it spends the budget of the page that creates this kind of job.
+    rate_setting = kind_rate_setting(job.kind)
+    if job.status == JobStatus.FAILED and rate_setting and data_out_rate_exceeded(request, rate_setting):
+        return rate_limited(request)
     if not services.job_retry(job=job):
         messages.info(request, gettext("Only a job that failed can be tried again."))
     return redirect("job_detail", job_id=job.id)

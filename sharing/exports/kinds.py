@@ -15,6 +15,8 @@ from sharing.exports.services import EXPORT_KIND, export_run
     home_label=_("Back to the Yellow Button (you can make another summary there)"),
     soft_time_limit=settings.EXPORT_SOFT_TIME_LIMIT,
     time_limit=settings.EXPORT_TIME_LIMIT,
+    # "Try again" counts against the same rate (and counter) as the page that creates these.
+    rate_setting="EXPORT_CREATE_RATE",
 )
 def sharing_export(job: Job, report: ProgressReporter) -> JobOutcome:
     return export_run(job=job, report=report)

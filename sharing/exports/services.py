@@ -29,7 +29,7 @@ from portal.audit.services import audit_record
 from portal.jobs.models import Job
 from portal.jobs.registry import JobOutcome, ProgressReporter
 from portal.jobs.services import job_create
-from sharing.document import RENDERING_PDF, document_checked, document_pdf
+from sharing.document import RENDERING_PDF, document_checked, document_pdf, pdf_row_limits
 from sharing.models import Export, ExportFormat
 
 logger = logging.getLogger(__name__)
@@ -37,6 +37,10 @@ logger = logging.getLogger(__name__)
 EXPORT_KIND = "export"
 SAVING = gettext_noop("Saving the file.")
 READY = gettext_noop("Your summary is ready to download.")
+READY_SHORTENED = gettext_noop(
+    "Your summary is ready to download. Your record is very large, so the PDF shows only part of it and says "
+    "so on its first page; the FHIR JSON download holds everything."
+)
 
 CONTENT_TYPES = {ExportFormat.JSON: "application/fhir+json", ExportFormat.PDF: "application/pdf"}
 
@@ -77,9 +81,13 @@ def export_create(
 def export_run(*, job: Job, report: ProgressReporter) -> JobOutcome:
     """The export job: build, check, render, store; safe to run again for the same job."""
     export = Export.objects.select_related("owner").get(job=job)
+    is_pdf = export.format == ExportFormat.PDF
     try:
-        built = document_checked(order=export, report=report, checked_at=50)
-        if export.format == ExportFormat.PDF:
+        # A PDF is read by a person: a very large record gives a bounded summary (its memory and time too).
+        # The JSON is the complete record, always.
+        limits = pdf_row_limits() if is_pdf else None
+        built = document_checked(order=export, report=report, checked_at=50, limits=limits)
+        if is_pdf:
             report(65, RENDERING_PDF)
             content = document_pdf(built, language=export.language, generated_at=timezone.now())
         else:
@@ -89,7 +97,8 @@ def export_run(*, job: Job, report: ProgressReporter) -> JobOutcome:
     except Exception:  # an invalid document, no record yet, the time limit: the trail says it failed
         audit_record(action=Action.EXPORT_FAILED, owner=export.owner, target=export, outcome=Outcome.FAILED)
         raise
-    return JobOutcome(detail=READY, result_url=reverse("export_download", args=[export.id]))
+    detail = READY_SHORTENED if built.shortened else READY
+    return JobOutcome(detail=detail, result_url=reverse("export_download", args=[export.id]))
 
 
 def _store(export: Export, content: bytes, *, entry_count: int) -> None:

@@ -15,6 +15,8 @@ from sharing.links.services import SHARE_KIND, share_prepare
     home_label=_("Back to sharing"),
     soft_time_limit=settings.EXPORT_SOFT_TIME_LIMIT,
     time_limit=settings.EXPORT_TIME_LIMIT,
+    # "Try again" counts against the same rate (and counter) as the page that creates these.
+    rate_setting="SHARE_CREATE_RATE",
 )
 def sharing_share(job: Job, report: ProgressReporter) -> JobOutcome:
     return share_prepare(job=job, report=report)

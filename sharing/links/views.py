@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -13,7 +14,9 @@ from django.utils.translation import gettext, gettext_noop
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from core.ips.sections import SECTION_BY_KEY
 from portal.accounts.auth import request_citizen
+from portal.accounts.reauth import WITHHELD_FIELD
 from portal.accounts.services import profile_ensure
 from portal.security import letting_data_out
 from sharing.links import selectors, services
@@ -36,6 +39,31 @@ def _expiry_choices() -> list[tuple[int, str]]:
     ]
 
 
+# Never kept in a session, not even while a POST waits for the password (see portal.accounts.reauth).
+SECRET_FIELDS = ("passcode",)
+
+
+def _kept_choices(request: HttpRequest) -> dict[str, Any] | None:
+    """What the citizen chose in the form just posted, to show it again (never the passcode)."""
+    if request.method != "POST":
+        return None
+    expires_in = request.POST.get("expires_in", "")
+    return {
+        # Only one of the offered choices is ticked again; anything else leaves the default.
+        "expires_in": int(expires_in)
+        if expires_in.isdigit() and int(expires_in) in settings.SHARE_EXPIRY_CHOICES
+        else None,
+        "label": request.POST.get("label", ""),
+        "direct": request.POST.get("direct") == "on",
+        # The page posts LOINC codes; a section named by its key is shown ticked all the same.
+        "sections": {
+            SECTION_BY_KEY[name].loinc if name in SECTION_BY_KEY else name
+            for name in request.POST.getlist("sections")
+        },
+        "exclude": {int(item) for item in request.POST.getlist("exclude") if item.isdigit()},
+    }
+
+
 def _shares_page(request: HttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
     owner = request_citizen(request)
     owned = list(selectors.shares_of_owner(owner=owner)[:20])
@@ -48,7 +76,7 @@ def _shares_page(request: HttpRequest, *, error: str = "", status: int = 200) ->
             "expiry_choices": _expiry_choices(),
             "shares": [(share, services.share_status(share), counts.get(share.id, 0)) for share in owned],
             "error": error,
-            "form": request.POST if request.method == "POST" else None,
+            "kept": _kept_choices(request),
         },
         status=status,
     )
@@ -58,11 +86,20 @@ def _origin(request: HttpRequest) -> str:
     return settings.PORTAL_ORIGIN or f"{request.scheme}://{request.get_host()}"
 
 
-@letting_data_out("SHARE_CREATE_RATE")
+@letting_data_out("SHARE_CREATE_RATE", secret_fields=SECRET_FIELDS)
 def shares_view(request: HttpRequest) -> HttpResponse:
     """GET: the share form and the citizen's links. POST: create a link (after a recent sign-in only)."""
     if request.method == "GET":
         return _shares_page(request)
+    if request.POST.get(WITHHELD_FIELD):
+        # Resumed after the password: the passcode was not kept meanwhile. No link without it.
+        return _shares_page(
+            request,
+            error=gettext(
+                "For your safety, the link's passcode was not kept while you confirmed your password. "
+                "Please type the passcode again, then make the link."
+            ),
+        )
     owner = request_citizen(request)
     selection = SelectionForm(request.POST)
     if not selection.is_valid():
