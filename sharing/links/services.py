@@ -36,7 +36,7 @@ from portal.audit.services import audit_record
 from portal.jobs.models import Job, JobStatus
 from portal.jobs.registry import JobOutcome, ProgressReporter
 from portal.jobs.services import job_create
-from sharing.document import RENDERING_PDF, document_checked, document_pdf
+from sharing.document import RENDERING_PDF, document_checked, document_pdf, pdf_row_limits
 from sharing.models import Share, ShareFile, ShareFileKind, SpentFileUrl
 
 logger = logging.getLogger(__name__)
@@ -261,10 +261,15 @@ def share_prepare(*, job: Job, report: ProgressReporter) -> JobOutcome:
     result_url = reverse("share_detail", args=[share.id])
     if share.ready_at is not None:
         return JobOutcome(detail=READY, result_url=result_url)
-    built = document_checked(order=share, report=report, checked_at=40)
+    # The PDF a person reads is bounded (a very large record gives a summary that says so); the FHIR document
+    # is the whole record, built a second time only when the bounded build left something out.
+    bounded = document_checked(order=share, report=report, checked_at=35, limits=pdf_row_limits())
+    built = (
+        bounded if bounded.shortened is None else document_checked(order=share, report=report, checked_at=45)
+    )
     report(55, RENDERING_PDF)
     now = timezone.now()
-    pdf = document_pdf(built, language=share.language, generated_at=now)
+    pdf = document_pdf(bounded, language=share.language, generated_at=now)
     reference = pdf_document_reference(
         pdf, document_id=uuid.uuid5(share.id, "pdf"), language=share.language, created=now
     )
