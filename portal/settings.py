@@ -194,6 +194,11 @@ SHARE_EXPIRY_CHOICES = [15 * 60, 24 * 60 * 60, 7 * 24 * 60 * 60, 30 * 24 * 60 * 
 SHL_PASSCODE_ATTEMPTS = env.int("SHL_PASSCODE_ATTEMPTS", default=10)
 # A manifest's file URLs work once, for at most this long (the specification's limit is one hour).
 SHL_FILE_URL_LIFETIME_SECONDS = min(env.int("SHL_FILE_URL_LIFETIME_SECONDS", default=60 * 60), 60 * 60)
+# The access log under a flood: like refusals (same link, recipient and outcome) within this many seconds of
+# the last are one row with a count, and past this many rows a link's further accesses are counted on one row
+# per kind.
+SHL_ACCESS_LOG_WINDOW_SECONDS = env.int("SHL_ACCESS_LOG_WINDOW_SECONDS", default=15 * 60)
+SHL_ACCESS_LOG_MAX_ROWS = env.int("SHL_ACCESS_LOG_MAX_ROWS", default=500)
 # Requests per client address and link before 429 (django-ratelimit syntax, e.g. "60/m").
 SHL_RATE_LIMIT = env.str("SHL_RATE_LIMIT", default="60/m")
 # A manifest request is a small JSON object: anything bigger is refused unread.

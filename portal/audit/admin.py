@@ -10,7 +10,7 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     list_display = (
         "created_at", "owner", "actor_kind", "actor", "recipient", "action", "target_type", "target_id",
-        "outcome",
+        "outcome", "repeats", "last_at",
     )  # fmt: skip
     list_filter = ("action", "actor_kind", "outcome")
     list_select_related = ("owner", "actor")

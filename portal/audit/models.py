@@ -100,6 +100,9 @@ class AuditEntry(models.Model):
     outcome = models.CharField(_("outcome"), max_length=32, choices=Outcome.choices, default=Outcome.OK)
     # Allow-listed small values only (portal.audit.services.audit_record checks them).
     detail = models.JSONField(_("detail"), default=dict, blank=True)
+    # A flood of like refusals is one row that counts them (first time above, last time here).
+    repeats = models.PositiveIntegerField(_("times"), default=1)
+    last_at = models.DateTimeField(_("last time"), null=True, blank=True)
 
     class Meta:
         ordering = ("-created_at", "-id")

@@ -149,6 +149,40 @@ def audit_record(
     return entry
 
 
+def audit_repeat(
+    *,
+    action: str,
+    owner_id: int | None,
+    target: Target,
+    outcome: str,
+    recipient: str = "",
+    detail: Mapping[str, Any] | None = None,
+    seen_since: datetime | None = None,
+) -> bool:
+    """Count one more on the newest row just like this one (last seen at or after ``seen_since``, or at any
+    time when None), instead of writing a new row. False when there is no such row."""
+    target_type, target_id = _target_of(target)
+    alike = AuditEntry.objects.filter(
+        owner_id=owner_id,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        outcome=outcome,
+        recipient=clean_recipient(recipient),
+        detail=_clean_detail(detail),
+    )
+    if seen_since is not None:
+        alike = alike.filter(
+            models.Q(last_at__gte=seen_since) | models.Q(last_at__isnull=True, created_at__gte=seen_since)
+        )
+    newest = alike.order_by("-created_at", "-id").values_list("pk", flat=True).first()
+    if newest is None:
+        return False
+    # One UPDATE: parallel repeats each count.
+    AuditEntry.objects.filter(pk=newest).update(repeats=models.F("repeats") + 1, last_at=timezone.now())
+    return True
+
+
 def audit_purge(*, now: datetime | None = None) -> int:
     """Delete the rows older than ACCESS_LOG_RETENTION_DAYS; returns how many went."""
     days = max(settings.ACCESS_LOG_RETENTION_DAYS, MINIMUM_RETENTION_DAYS)

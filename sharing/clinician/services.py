@@ -12,17 +12,19 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Length
+from django.utils import timezone
 
 from core.text import one_line
 from portal import crypto
-from portal.audit.models import Action, Outcome
-from portal.audit.services import audit_record
+from portal.audit.models import Action, AuditEntry, Outcome
+from portal.audit.services import audit_record, audit_repeat
 from sharing.links.services import manifest_digest, passcode_matches, share_refusal
 from sharing.models import Share, ShareFile, SpentFileUrl
 
@@ -59,19 +61,35 @@ def share_by_manifest_id(manifest_id: str) -> Share | None:
         return None
 
 
+# Each of these is a row of its own: the citizen sees every time their data was handed over.
+HANDED_OVER = frozenset({Outcome.OPENED, Outcome.FILE_SENT})
+
+
 def access_record(
     *, share: Share, recipient: str, action: Action, outcome: Outcome, file_kind: str = ""
 ) -> None:
-    """One row of the citizen's trail per request that reached a known link (ids and outcomes; the
-    recipient's name as given)."""
-    audit_record(
-        action=action,
-        owner_id=share.owner_id,
-        target=("sharing.share", str(share.id)),
-        outcome=outcome,
-        recipient=recipient,
-        detail={"file": file_kind} if file_kind else None,
-    )
+    """The citizen's trail of a request that reached a known link (ids and outcomes; the recipient's name
+    as given). It keeps its meaning under a flood: like refusals within SHL_ACCESS_LOG_WINDOW_SECONDS are one
+    row that counts them, and past SHL_ACCESS_LOG_MAX_ROWS rows a link's further accesses are counted on one
+    row per kind, whatever recipient they name."""
+    alike: dict[str, Any] = {
+        "action": action,
+        "owner_id": share.owner_id,
+        "target": ("sharing.share", str(share.id)),
+        "outcome": outcome,
+        "detail": {"file": file_kind} if file_kind else None,
+    }
+    window = timedelta(seconds=settings.SHL_ACCESS_LOG_WINDOW_SECONDS)
+    if outcome not in HANDED_OVER and audit_repeat(
+        **alike, recipient=recipient, seen_since=timezone.now() - window
+    ):
+        return
+    rows = AuditEntry.objects.filter(target_type="sharing.share", target_id=str(share.id))
+    if rows.count() >= settings.SHL_ACCESS_LOG_MAX_ROWS:
+        if audit_repeat(**alike):
+            return
+        recipient = ""  # the overflow row of its kind: no one recipient's name
+    audit_record(**alike, recipient=recipient)
 
 
 def clean_recipient(value: Any) -> str:

@@ -76,18 +76,12 @@ def shl_manifest(request: HttpRequest, manifest_id: str) -> HttpResponse:
         response = _json({"error": "method not allowed"}, status=405)
         response["Allow"] = "GET, POST, OPTIONS"
         return response
-    share = services.share_by_manifest_id(manifest_id)
-    # One bucket per link id asked for, known or not: a 429 must not tell which ids exist.
+    # One bucket per link id asked for, known or not: a 429 must not tell which ids exist. Nothing is
+    # written while answering 429, so a flood cannot grow the citizen's log.
     wait = _too_many(request, group=services.rate_limit_group(manifest_id))
     if wait:
-        if share is not None:
-            services.access_record(
-                share=share,
-                recipient="",
-                action=Action.LINK_MANIFEST if request.method == "POST" else Action.LINK_DIRECT,
-                outcome=Outcome.TOO_MANY,
-            )
         return _rate_limited(wait)
+    share = services.share_by_manifest_id(manifest_id)
     if share is None:
         return _not_found()
     try:
