@@ -59,7 +59,7 @@ RUN mkdir -p /app/var && chown portal:portal /app/var
 USER portal
 
 # Hashed, compressed static files for whitenoise's manifest storage. The key exists only for this step.
-RUN SECRET_KEY=build-only DEBUG=0 python manage.py collectstatic --noinput
+RUN SECRET_KEY=build-only PORTAL_ORIGIN=https://build.invalid DEBUG=0 python manage.py collectstatic --noinput
 
 EXPOSE 8000
 

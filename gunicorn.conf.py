@@ -21,18 +21,24 @@ keepalive = 5
 # and nothing here manages workers at run time.
 control_socket_disable = True
 
-_redact = ["redact_share_links"]
+# One record, one line: request data cannot forge lines (CR/LF escaped), as in the portal's own logs.
+_redact = ["redact_share_links", "escape_line_breaks"]
 
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_share_links": {"()": "portal.logfilters.RedactShareLinks"}},
+    "filters": {
+        "redact_share_links": {"()": "portal.logfilters.RedactShareLinks"},
+        "escape_line_breaks": {"()": "portal.logfilters.EscapeLineBreaks"},
+    },
     "formatters": {
         "generic": {"format": "%(asctime)s [%(process)d] [%(levelname)s] %(message)s"},
         "access": {"format": "%(message)s"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "generic", "stream": "ext://sys.stdout"},
+        "console": {
+            "class": "logging.StreamHandler", "formatter": "generic", "filters": _redact, "stream": "ext://sys.stdout",
+        },
         "error_console": {
             "class": "logging.StreamHandler", "formatter": "generic", "filters": _redact, "stream": "ext://sys.stderr",
         },

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
+from django.middleware.common import CommonMiddleware
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render
 from django.utils.cache import patch_cache_control
@@ -57,6 +58,14 @@ class NoReferrerCsrfMiddleware(CsrfViewMiddleware):
         ):
             return True
         return bool(super()._origin_verified(request))  # type: ignore[misc]  # private in the stubs
+
+
+class SlashForReadingMiddleware(CommonMiddleware):
+    """APPEND_SLASH for reading only. A form posted to an address without its slash cannot be redirected
+    (the browser would drop the form; under DEBUG Django raises, a 500): it is the 404 page."""
+
+    def should_redirect_with_slash(self, request: HttpRequest) -> bool:
+        return request.method in ("GET", "HEAD") and super().should_redirect_with_slash(request)
 
 
 class SessionLifetimeMiddleware:

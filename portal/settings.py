@@ -62,7 +62,7 @@ MIDDLEWARE = [
     "portal.security.NoStoreMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "portal.security.SlashForReadingMiddleware",
     "portal.security.NoReferrerCsrfMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "portal.security.SessionLifetimeMiddleware",
@@ -268,6 +268,8 @@ ACCOUNT_RATE_LIMITS = {
     "manage_email": "10/m/user",
 }
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Yellow Button] "
+# Mails link to PORTAL_ORIGIN, never to the Host a request named.
+ACCOUNT_ADAPTER = "portal.accounts.adapter.PortalAccountAdapter"
 # Changing the email address or the password asks for the password again (MFA changes always do).
 ACCOUNT_REAUTHENTICATION_REQUIRED = True
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]

@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 
 export DEBUG="${DEBUG:-1}"
 export PORT="${PORT:-8000}"
+# Links in mails and shares name this origin, never the Host a request gave.
+export PORTAL_ORIGIN="${PORTAL_ORIGIN:-http://127.0.0.1:${PORT}}"
 # Web requests keep their database connection for a minute instead of opening one each time.
 export CONN_MAX_AGE="${CONN_MAX_AGE:-60}"
 # The national endpoint the demo data source points at; on this machine it is the local sandbox.

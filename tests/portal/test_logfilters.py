@@ -40,3 +40,25 @@ def test_a_forged_csp_report_writes_one_escaped_line(client: Client, console: io
     assert len(violations) == 1
     assert "directive=script-src\\n2026" in violations[0]
     assert not any(line.startswith("2026-12-01 12:00:00,000 WARNING portal.accounts") for line in lines)
+
+
+def test_gunicorn_writes_one_line_per_record_too() -> None:
+    """gunicorn.conf.py's handlers (its own log, the access log, the root) escape line breaks as ours do."""
+    import logging.config
+    import runpy
+
+    from tests.conftest import REPO
+
+    config = runpy.run_path(str(REPO / "gunicorn.conf.py"))["logconfig_dict"]
+    stream = io.StringIO()
+    for handler in config["handlers"].values():
+        handler["stream"] = stream
+    logging.config.dictConfig({**config, "disable_existing_loggers": False, "root": {"handlers": []}})
+    try:
+        for name in ("gunicorn.access", "gunicorn.error"):
+            logging.getLogger(name).info("GET /?x=1\r\nforged line %s", "value\nforged too")
+        assert stream.getvalue().count("\n") == 2, stream.getvalue()
+        assert "forged line" in stream.getvalue()
+    finally:
+        for name in ("gunicorn.access", "gunicorn.error"):
+            logging.getLogger(name).handlers.clear()
