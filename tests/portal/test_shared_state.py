@@ -21,6 +21,8 @@ from django.test import Client
 
 from portal.accounts.models import User
 from portal.cache import SharedDatabaseCache
+from portal.jobs.models import Job, JobStatus
+from portal.jobs.services import job_run
 from sharing.models import Export, Share
 from tests.accounts.test_login import TOO_MANY_FAILURES
 from tests.conftest import (
@@ -229,6 +231,31 @@ def test_the_export_limit_counts_across_processes(portals: Portals, citizen: Use
         statuses.append(answer.status_code)
     assert statuses == [302, 302, 429, 429]  # EXPORT_CREATE_RATE=2/h, whichever process answers
     assert Export.objects.filter(owner=citizen).count() == 2
+
+
+def test_retries_count_on_the_export_limit_across_processes(portals: Portals, citizen: User) -> None:
+    """No record yet: each export fails as it does for real (run here as a worker would), and each
+    "Try again" spends the same budget new exports do, whichever process answers."""
+    browser = signed_in(portals, citizen)
+    page = portals.call(browser, "GET", 0, "/exports/").text
+    made = portals.call(
+        browser, "POST", 0, "/exports/",
+        data={"format": "json", "csrfmiddlewaretoken": csrf_of(page)}, allow_redirects=False,
+    )  # fmt: skip
+    assert made.status_code == 302
+    job_path = made.headers["Location"]
+    job = Job.objects.get(id=job_path.rstrip("/").rsplit("/", 1)[1])
+    statuses = []
+    for number in (1, 2, 3):
+        job_run(job_id=job.id)
+        assert Job.objects.get(id=job.id).status == JobStatus.FAILED
+        page = portals.call(browser, "GET", number, job_path).text
+        retried = portals.call(
+            browser, "POST", number, f"{job_path}retry/",
+            data={"csrfmiddlewaretoken": csrf_of(page)}, allow_redirects=False,
+        )  # fmt: skip
+        statuses.append(retried.status_code)
+    assert statuses == [302, 429, 429]  # EXPORT_CREATE_RATE=2/h: one new export and one retry
 
 
 def test_increments_are_not_lost_between_processes(portals: Portals, tmp_path: Path) -> None:
