@@ -8,8 +8,10 @@ from django.test import Client, override_settings
 
 from portal.accounts.checks import portal_origin_check
 from portal.accounts.models import User
+from tests.mail_server import SmtpServer, smtp_server
 
 pytestmark = pytest.mark.django_db
+__all__ = ["smtp_server"]  # the fixture, used by name
 
 ORIGIN = "https://portal.example.dk"
 FORGED_HOST = "127.0.0.1:6666"  # an allowed host name, another port: the request's Host decides nothing
@@ -21,16 +23,21 @@ def forgeable(settings: Any) -> None:
     settings.ALLOWED_HOSTS = ["testserver", "127.0.0.1"]
 
 
+@pytest.mark.integration
 def test_a_reset_mail_under_a_forged_host_links_to_the_portal_origin(
-    client: Client, citizen: User, forgeable: None
+    client: Client, citizen: User, forgeable: None, smtp_server: SmtpServer
 ) -> None:
     response = client.post("/accounts/password/reset/", {"email": citizen.email}, HTTP_HOST=FORGED_HOST)
     assert response.status_code == 302
-    (message,) = mail.outbox
-    assert f"{ORIGIN}/accounts/password/reset/key/" in message.body
-    assert "6666" not in message.body
-    assert "127.0.0.1" not in message.body
-    assert "Yellow Button" in message.body  # the site's name, not the forged host
+    (message,) = smtp_server.messages()  # as a real mail server received it
+    assert message["To"] == citizen.email
+    payload = message.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    body = payload.decode()
+    assert f"{ORIGIN}/accounts/password/reset/key/" in body
+    assert "6666" not in body
+    assert "127.0.0.1" not in body
+    assert "Yellow Button" in body  # the site's name, not the forged host
 
 
 def test_a_confirmation_mail_under_a_forged_host_links_to_the_portal_origin(
