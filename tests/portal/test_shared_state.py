@@ -41,7 +41,7 @@ from tests.sharing.links.test_shares import link_of, make_share
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 CACHE_TABLE = "portal_cache"
-# Requests per minute and client to links (manifests) and to files, in each bucket.
+# Requests per hour and client to links (manifests) and to files, in each bucket.
 SHL_RATE = 30
 INCREMENTS = 200
 
@@ -78,7 +78,8 @@ def portal_env(var_dir: Path) -> dict[str, str]:
         REDIS_URL="",
         DEBUG="1",
         VAR_DIR=str(var_dir),
-        SHL_RATE_LIMIT=f"{SHL_RATE}/m",
+        # Per hour: django-ratelimit's windows have fixed ends, and a test must not straddle one.
+        SHL_RATE_LIMIT=f"{SHL_RATE}/h",
         EXPORT_CREATE_RATE="2/h",
         CONN_MAX_AGE="0",
     )
