@@ -13,6 +13,9 @@ IPS_PACKAGE := hl7.fhir.uv.ips@2.0.0
 IPS_SHA256 := 4a5cff17580f869140614ac51097d81540c63644d550ced8d4cd9b9bce7345c4
 IPS_DIR := var/ips-2.0.0
 IPS_STAMP := $(IPS_DIR)/.unpacked
+# The local eID provider (panva's oidc-provider on Node) keeps its own pinned npm packages in sandbox/eid.
+EID_DIR := sandbox/eid
+EID_STAMP := $(EID_DIR)/node_modules/.installed-$(shell cat $(EID_DIR)/package-lock.json | sha256sum | cut -c1-12)
 # The clinician viewer's script: our source plus pinned npm packages (jose, DOMPurify), bundled by esbuild into
 # static/ at build time. Nothing is loaded from a CDN.
 VIEWER_BUNDLE := static/viewer/viewer.js
@@ -22,7 +25,7 @@ VIEWER_SOURCES := $(wildcard frontend/viewer/*.js)
 
 setup: $(STAMP) $(VIEWER_BUNDLE)
 
-sandbox: $(SANDBOX_STAMP) $(IPS_STAMP)
+sandbox: $(SANDBOX_STAMP) $(IPS_STAMP) $(EID_STAMP)
 
 $(STAMP): requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +44,11 @@ $(SANDBOX_STAMP): sandbox/requirements.lock $(STAMP)
 	@test -x $(SANDBOX_VENV)/bin/python || $(PYTHON) -m venv $(SANDBOX_VENV)
 	$(VENV)/bin/uv pip install --quiet --python $(SANDBOX_VENV)/bin/python --require-hashes -r sandbox/requirements.lock
 	@rm -f $(SANDBOX_VENV)/.installed-*
+	@touch $@
+
+# npm ci empties node_modules first, old stamps with it.
+$(EID_STAMP): $(EID_DIR)/package.json $(EID_DIR)/package-lock.json
+	cd $(EID_DIR) && npm ci --silent --no-audit --no-fund
 	@touch $@
 
 # npm pack fetches the package from the npm registry; the checksum pins exactly the published 2.0.0 tarball.

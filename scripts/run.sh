@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make run`: migrate, seed the demo, start the local FHIR sandbox, then the web server, one Celery worker and
-# beat until Ctrl-C.
+# `make run`: migrate, seed the demo, start the local FHIR and eID sandboxes, then the web server, one Celery
+# worker and beat until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +13,9 @@ export CONN_MAX_AGE="${CONN_MAX_AGE:-60}"
 # The national endpoint the demo data source points at; on this machine it is the local sandbox.
 export FHIR_SANDBOX_URL="${FHIR_SANDBOX_URL:-http://127.0.0.1:8090/fhir}"
 FHIR_SANDBOX_URL="${FHIR_SANDBOX_URL%/}"
+# The national eID citizens sign in with (OpenID Connect); on this machine it is the local eID sandbox.
+export EID_SANDBOX_URL="${EID_SANDBOX_URL:-http://127.0.0.1:8091}"
+EID_SANDBOX_URL="${EID_SANDBOX_URL%/}"
 BIN=.venv/bin
 SANDBOX_PYTHON="${SANDBOX_VENV:-var/sandbox-venv}/bin/python"
 IPS_EXAMPLES=var/ips-2.0.0/package/example
@@ -83,6 +86,27 @@ if [[ $FHIR_SANDBOX_URL =~ ^http://(127\.0\.0\.1|localhost)(:([0-9]+))?(/.*)?$ ]
   sandbox_line="FHIR sandbox:         ${FHIR_SANDBOX_URL} (the IPS 2.0.0 examples, fresh each start)"
 fi
 
+eid_line="eID provider:         ${EID_SANDBOX_URL} (not started here)"
+if [[ $EID_SANDBOX_URL =~ ^http://(127\.0\.0\.1|localhost)(:([0-9]+))?(/.*)?$ ]]; then
+  eid_host="${BASH_REMATCH[1]}"
+  eid_port="${BASH_REMATCH[3]:-80}"
+  if [[ -n "${BASH_REMATCH[4]}" ]]; then
+    echo "EID_SANDBOX_URL=${EID_SANDBOX_URL} is on this machine, but the local eID sandbox's issuer is" \
+      "http://${eid_host}:<port>, without a path." >&2
+    exit 1
+  fi
+  # Its sessions and keys live in memory: every start is fresh.
+  node sandbox/eid/server.mjs --host "$eid_host" --port "$eid_port" &
+  eid_pid=$!
+  pids+=("$eid_pid")
+  if ! wait_for_sandbox "${EID_SANDBOX_URL}/.well-known/openid-configuration" "$eid_pid"; then
+    echo "The local eID sandbox did not start at ${EID_SANDBOX_URL} (its output is above;" \
+      "is port ${eid_port} in use? has \`make sandbox\` run?)." >&2
+    exit 1
+  fi
+  eid_line="eID sandbox:          ${EID_SANDBOX_URL} (sign in as Patricia Jordana: no password)"
+fi
+
 $BIN/celery -A portal worker -Q default,pull,export --concurrency 2 -l INFO --without-mingle --without-gossip &
 pids+=($!)
 $BIN/celery -A portal beat -l INFO &
@@ -96,6 +120,7 @@ cat <<BANNER
   Demo login:           demo@example.com / yellow-button-demo
   Health:               http://127.0.0.1:${PORT}/healthz
   ${sandbox_line}
+  ${eid_line}
   Ctrl-C stops everything started here.
 
 BANNER

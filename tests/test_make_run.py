@@ -38,6 +38,9 @@ def test_make_run_from_a_clean_clone(tmp_path: Path) -> None:
     env["PORT"] = str(port)
     sandbox_port = free_port()
     env["FHIR_SANDBOX_URL"] = f"http://127.0.0.1:{sandbox_port}/fhir"
+    eid_port = free_port()
+    eid_url = f"http://127.0.0.1:{eid_port}"
+    env["EID_SANDBOX_URL"] = eid_url
     portal = start_process(["make", "run"], env=env, log_path=tmp_path / "make-run.log", cwd=clone)
     base = f"http://127.0.0.1:{port}"
 
@@ -54,6 +57,10 @@ def test_make_run_from_a_clean_clone(tmp_path: Path) -> None:
         assert requests.get(f"{base}/healthz", timeout=5).json() == {"db": "ok", "broker": "ok"}
         assert f"Yellow Button portal: {base}/" in portal.log()
         assert "demo@example.com / yellow-button-demo" in portal.log()
+        assert f"eID sandbox:          {eid_url} (sign in as Patricia Jordana: no password)" in portal.log()
+        discovery = requests.get(f"{eid_url}/.well-known/openid-configuration", timeout=10)
+        assert discovery.status_code == 200
+        assert discovery.json()["issuer"] == eid_url
 
         # The demo citizen signs in through the real login form.
         browser = requests.Session()
@@ -116,6 +123,7 @@ def test_make_run_from_a_clean_clone(tmp_path: Path) -> None:
 
     wait_for(lambda: not port_open(port), timeout=30, what="the web server to stop")
     wait_for(lambda: not port_open(sandbox_port), timeout=30, what="the FHIR sandbox to stop")
+    wait_for(lambda: not port_open(eid_port), timeout=30, what="the eID sandbox to stop")
     try:
         os.killpg(portal.process.pid, 0)
         leftovers = True

@@ -65,7 +65,8 @@ def test_job_of_a_rolled_back_transaction_never_runs(
 
 def test_job_runs_end_to_end_on_the_embedded_broker_and_sqlite(tmp_path: Path) -> None:
     """What `make run` uses on a bare laptop: kombu's filesystem transport and SQLite, no server at all."""
-    env = child_env(VAR_DIR=str(tmp_path / "var"), DEBUG="0")
+    # DEBUG off, as deployed: the portal's public origin must be named (check portal.E001).
+    env = child_env(VAR_DIR=str(tmp_path / "var"), DEBUG="0", PORTAL_ORIGIN="http://127.0.0.1:8000")
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     manage = [str(VENV_BIN / "python"), "manage.py"]

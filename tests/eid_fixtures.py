@@ -1,0 +1,118 @@
+"""The eID sandbox (sandbox/eid/server.mjs, on panva's oidc-provider) as a real OpenID Provider for tests.
+
+`eid_sandbox` starts once per session. Its one client is `yellow-button-portal`; it accepts the callback path
+/accounts/oidc/eid/login/callback/ on any loopback port, so a test's live server can sign in through it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import requests
+
+if TYPE_CHECKING:
+    from tests.conftest import ProcessHandle
+
+# tests.conftest is imported inside the functions: it loads this module as a plugin while it is imported.
+
+START_TIMEOUT = 60  # seconds
+CALLBACK_PATH = "/accounts/oidc/eid/login/callback/"
+LOA_LOW = "http://eidas.europa.eu/LoA/low"
+LOA_SUBSTANTIAL = "http://eidas.europa.eu/LoA/substantial"
+LOA_HIGH = "http://eidas.europa.eu/LoA/high"
+
+
+@dataclass
+class EidSandboxHandle:
+    url: str  # the issuer, e.g. http://127.0.0.1:PORT
+    client_id: str
+    client_secret: str
+    process: ProcessHandle
+
+    @property
+    def discovery_url(self) -> str:
+        return f"{self.url}/.well-known/openid-configuration"
+
+    def discovery(self) -> dict[str, Any]:
+        response = requests.get(self.discovery_url, timeout=10)
+        assert response.status_code == 200, response.text[:500]
+        body: dict[str, Any] = response.json()
+        return body
+
+    def rotate_keys(self) -> None:
+        """A new signing key from now on; the previous one stays in the JWKS (a SIGHUP to the process)."""
+        os.kill(self.process.process.pid, signal.SIGHUP)
+
+    def log(self) -> str:
+        return self.process.log()
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+def eid_sandbox_dir() -> Path:
+    from tests.conftest import REPO
+
+    return REPO / "sandbox" / "eid"
+
+
+def start_eid_sandbox(
+    *,
+    port: int,
+    log_path: Path,
+    client_id: str = "yellow-button-portal",
+    client_secret: str = "eid-sandbox-secret",
+    extra_args: tuple[str, ...] = (),
+) -> EidSandboxHandle:
+    """Start server.mjs and return once its discovery document answers."""
+    from tests.conftest import service_missing, start_process, wait_for
+
+    node = shutil.which("node")
+    if node is None:
+        service_missing("Node.js is not installed (the eID sandbox runs on it)")
+    directory = eid_sandbox_dir()
+    if not (directory / "node_modules" / "oidc-provider" / "package.json").exists():
+        service_missing(
+            f"the eID sandbox's npm packages are not installed in {directory} (run `make sandbox`)"
+        )
+    assert node is not None
+    args = [
+        node, str(directory / "server.mjs"), "--host", "127.0.0.1", "--port", str(port),
+        "--client-id", client_id, "--client-secret", client_secret, *extra_args,
+    ]  # fmt: skip
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
+    process = start_process(args, env=env, log_path=log_path)
+    handle = EidSandboxHandle(
+        url=f"http://127.0.0.1:{port}", client_id=client_id, client_secret=client_secret, process=process
+    )
+    try:
+        wait_for(
+            lambda: "eID sandbox ready at" in process.log() or process.process.poll() is not None,
+            timeout=START_TIMEOUT,
+            what="the eID sandbox to listen",
+        )
+        if process.process.poll() is not None:
+            raise AssertionError(f"the eID sandbox exited at start:\n{process.log()}")
+        assert handle.discovery()["issuer"] == handle.url, process.log()
+    except BaseException:
+        process.stop()
+        raise
+    return handle
+
+
+@pytest.fixture(scope="session")
+def eid_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EidSandboxHandle]:
+    """The eID sandbox with its default client and persons; shared by the session."""
+    from tests.sandbox_fixtures import free_port
+
+    directory = tmp_path_factory.mktemp("eid-sandbox")
+    handle = start_eid_sandbox(port=free_port(), log_path=directory / "eid-sandbox.log")
+    yield handle
+    handle.stop()
