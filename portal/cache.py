@@ -2,7 +2,7 @@
 
 Rate limits count in the default cache (django-ratelimit adds a counter, then increments it). Django's own
 database cache increments by reading and writing back, so two processes counting at once lose a hit; here the
-write is conditional on the value read, and retried when another process got there first.
+row stays locked from the read to the write.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import pickle
 from typing import Any
 
 from django.core.cache.backends.db import DatabaseCache
-from django.db import connections, router
+from django.db import connections, router, transaction
 from django.utils.timezone import now
 
-# Each retry means another process incremented meanwhile; this many in a row is a database in trouble.
+# With the row locked the first attempt succeeds; retries only guard against a database that does not lock.
 _ATTEMPTS = 50
 
 
@@ -30,13 +30,17 @@ class SharedDatabaseCache(DatabaseCache):
 
     def incr(self, key: Any, delta: int = 1, version: int | None = None) -> Any:
         key = self.make_and_validate_key(key, version=version)
-        connection = connections[router.db_for_write(self.cache_model_class)]
+        db = router.db_for_write(self.cache_model_class)
+        connection = connections[db]
         table = connection.ops.quote_name(self._table_name)
+        # The row stays locked from the read to the write: PostgreSQL by FOR UPDATE, SQLite because the portal
+        # opens its transactions IMMEDIATE (the write lock first). The UPDATE still names the value read.
+        lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
         current = connection.ops.adapt_datetimefield_value(now())
-        with connection.cursor() as cursor:
-            for _attempt in range(_ATTEMPTS):
+        for _attempt in range(_ATTEMPTS):
+            with transaction.atomic(using=db), connection.cursor() as cursor:
                 cursor.execute(
-                    f"SELECT value FROM {table} WHERE cache_key = %s AND expires > %s",  # noqa: S608 (quoted name)
+                    f"SELECT value FROM {table} WHERE cache_key = %s AND expires > %s{lock}",  # noqa: S608 (quoted name)
                     [key, current],
                 )
                 row = cursor.fetchone()
