@@ -122,8 +122,8 @@ def plain_requests_pull(base_url: str, page_size: int) -> int:
 def portal_pull(base_url: str, label: str) -> tuple[float, int]:
     """One pull by the portal's own service, for a citizen seen for the first time (every row is new)."""
     from bench.record import IDENTIFIER_SYSTEM, IDENTIFIER_VALUE
-    from portal.accounts.models import User
-    from portal.accounts.services import profile_ensure
+    from portal.accounts.models import NationalIdentity, User
+    from portal.accounts.services import identity_record_on_file
     from portal.jobs.models import Job, JobStatus
     from portal.jobs.services import job_run
     from portal.records.models import AuthMode, DataSource, StoredResource
@@ -140,12 +140,11 @@ def portal_pull(base_url: str, label: str) -> tuple[float, int]:
     # One bench database serves several benches, each with its own sandbox: pull from this one only.
     DataSource.objects.exclude(pk=source.pk).update(enabled=False)
     user = User.objects.create_user(email=f"{label}@bench.example")
-    profile = profile_ensure(user=user)
-    profile.national_identifier_system, profile.national_identifier_value = (
-        IDENTIFIER_SYSTEM,
-        IDENTIFIER_VALUE,
-    )
-    profile.save()
+    # One identifier belongs to one account: this bench's user takes it over from an earlier bench's.
+    NationalIdentity.objects.filter(system=IDENTIFIER_SYSTEM, value=IDENTIFIER_VALUE).exclude(
+        user=user
+    ).delete()
+    identity_record_on_file(user=user, system=IDENTIFIER_SYSTEM, value=IDENTIFIER_VALUE)
     (job,) = pull_start(owner=user)
     started = time.perf_counter()
     job_run(job_id=job.id)

@@ -47,6 +47,8 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
     "portal.accounts",
     "portal.jobs",
     "portal.records",
@@ -274,6 +276,77 @@ ACCOUNT_ADAPTER = "portal.accounts.adapter.PortalAccountAdapter"
 ACCOUNT_REAUTHENTICATION_REQUIRED = True
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Yellow Button"
+
+# Sign in with the national eID: allauth's OpenID Connect provider, hardened by portal.accounts.eid (nonce,
+# ID token signature always checked against the issuer's JWKS, fixed algorithms, assurance). The callback is
+# /accounts/oidc/eid/login/callback/. Under DEBUG the local eID sandbox (`make run`) is the default issuer;
+# without DEBUG, eID is configured only when EID_ISSUER is set.
+EID_SANDBOX_URL = env.str("EID_SANDBOX_URL", default="http://127.0.0.1:8091")
+EID_ISSUER = env.str("EID_ISSUER", default="") or (EID_SANDBOX_URL if DEBUG else "")
+_eid_sandbox = DEBUG and EID_ISSUER == EID_SANDBOX_URL
+EID_CLIENT_ID = env.str("EID_CLIENT_ID", default="yellow-button-portal")
+EID_CLIENT_SECRET = _secret("EID_CLIENT_SECRET", "eid-sandbox-secret" if _eid_sandbox else "") or ""
+# Lists: separated by spaces or commas.
+EID_SCOPES = env.str("EID_SCOPES", default="openid profile national_id").replace(",", " ").split()
+EID_IDENTIFIER_CLAIM = env.str("EID_IDENTIFIER_CLAIM", default="national_identifier")
+EID_IDENTIFIER_SYSTEM = env.str(
+    "EID_IDENTIFIER_SYSTEM", default="https://standards.digital.health.nz/ns/nhi-id"
+)
+# Accepted assurance (acr) values, lowest first; a sign-in below EID_MIN_ASSURANCE is refused.
+EID_ACR_VALUES = (
+    env.str(
+        "EID_ACR_VALUES",
+        default="http://eidas.europa.eu/LoA/low http://eidas.europa.eu/LoA/substantial "
+        "http://eidas.europa.eu/LoA/high",
+    )
+    .replace(",", " ")
+    .split()
+)
+EID_MIN_ASSURANCE = env.str("EID_MIN_ASSURANCE", default="http://eidas.europa.eu/LoA/substantial")
+if EID_ISSUER and EID_MIN_ASSURANCE not in EID_ACR_VALUES:
+    raise ImproperlyConfigured("EID_MIN_ASSURANCE must be one of EID_ACR_VALUES.")
+if EID_ISSUER and not EID_CLIENT_SECRET:
+    raise ImproperlyConfigured(
+        "EID_ISSUER is set: EID_CLIENT_SECRET (or EID_CLIENT_SECRET_FILE) must be too."
+    )
+# A list: more OpenID Connect providers may join; each gets the same hardening (provider_class).
+EID_APPS: list[dict[str, object]] = []
+if EID_ISSUER:
+    EID_APPS.append(
+        {
+            "provider_id": "eid",
+            "name": "National eID",
+            "client_id": EID_CLIENT_ID,
+            "secret": EID_CLIENT_SECRET,
+            "settings": {
+                "server_url": EID_ISSUER,
+                "fetch_userinfo": False,  # the identity comes from the signed ID token alone
+                "oauth_pkce_enabled": True,
+                "scope": EID_SCOPES,
+                "identifier_claim": EID_IDENTIFIER_CLAIM,
+                "identifier_system": EID_IDENTIFIER_SYSTEM,
+                "acr_values": EID_ACR_VALUES,
+                "min_acr": EID_MIN_ASSURANCE,
+            },
+        }
+    )
+SOCIALACCOUNT_PROVIDERS = {
+    "openid_connect": {
+        "provider_class": "portal.accounts.eid.provider.EidProvider",
+        "OAUTH_PKCE_ENABLED": True,
+        "APPS": EID_APPS,
+    }
+}
+SOCIALACCOUNT_ADAPTER = "portal.accounts.adapter.PortalSocialAccountAdapter"
+# A new eID person gets an account at once: no sign-up form, no email asked for or verified.
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_EMAIL_REQUIRED = False
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
+# Never an account by a matching email address: the identifier decides (portal.accounts.adapter).
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_STORE_TOKENS = False
+# Off: no email sign-up and no password sign-in (staff then sign in with the eID too).
+ACCOUNT_EMAIL_LOGIN = env.bool("ACCOUNT_EMAIL_LOGIN", default=True)
 
 # The demo prints mail (the verification link) on the console; production sets smtp+tls://user:pass@host:587.
 _email = env.email_url("EMAIL_URL", default="consolemail://")

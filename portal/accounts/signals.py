@@ -1,14 +1,17 @@
 import time
 from typing import Any
 
+from allauth.socialaccount.signals import social_account_added
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.http import HttpRequest
 
+from portal.accounts.adapter import refuse_eid
+from portal.accounts.eid.views import verified_identity
 from portal.accounts.reauth import SIGNED_IN_AT_SESSION_KEY
-from portal.accounts.services import profile_ensure
+from portal.accounts.services import IdentityConflict, identity_bind, profile_ensure
 
 
 @receiver(post_save, sender=settings.AUTH_USER_MODEL)
@@ -28,3 +31,17 @@ def _remember_sign_in_time(sender: Any, request: HttpRequest, user: Any, **kwarg
     # Sensitive actions ask for the password again unless this session signed in only minutes ago.
     if request is not None and hasattr(request, "session"):
         request.session[SIGNED_IN_AT_SESSION_KEY] = time.time()
+
+
+@receiver(social_account_added)
+def _bind_on_connect(sender: Any, request: HttpRequest, sociallogin: Any, **kwargs: Any) -> None:
+    # A signed-in citizen connected the national eID (allauth asked for the password first if the sign-in
+    # was old): the identity the callback verified is bound now, or the connection is undone.
+    identity = verified_identity(sociallogin)
+    if identity is None:
+        return
+    try:
+        identity_bind(user=sociallogin.user, identity=identity)
+    except IdentityConflict as conflict:
+        sociallogin.account.delete()
+        refuse_eid(request, conflict.code, user=sociallogin.user)

@@ -1,12 +1,28 @@
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django.views.i18n import set_language
 
 from portal.accounts.auth import request_citizen
-from portal.accounts.models import Language
+from portal.accounts.models import Language, NationalIdentity
+from portal.accounts.selectors import national_identity_for
 from portal.accounts.services import profile_ensure, profile_set_language
+
+EIDAS_LOA = "http://eidas.europa.eu/LoA/"
+
+
+def assurance_in_words(identity: NationalIdentity) -> str:
+    """How sure the portal is of the identifier, for the citizen: the eID's assurance level in plain words."""
+    if not identity.subject:
+        return _("On file, not yet confirmed by a national eID sign-in")
+    words = {
+        f"{EIDAS_LOA}low": _("Confirmed by national eID at low assurance"),
+        f"{EIDAS_LOA}substantial": _("Confirmed by national eID at substantial assurance"),
+        f"{EIDAS_LOA}high": _("Confirmed by national eID at high assurance"),
+    }
+    return str(words.get(identity.acr, _("Confirmed by national eID")))
 
 
 @require_POST
@@ -22,6 +38,14 @@ def language_switch(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def account_overview(request: HttpRequest) -> HttpResponse:
+    citizen = request_citizen(request)
+    identity = national_identity_for(user=citizen)
     return render(
-        request, "accounts/overview.html", {"profile": profile_ensure(user=request_citizen(request))}
+        request,
+        "accounts/overview.html",
+        {
+            "profile": profile_ensure(user=citizen),
+            "identity": identity,
+            "assurance": assurance_in_words(identity) if identity is not None else "",
+        },
     )

@@ -14,6 +14,8 @@ class ActorKind(models.TextChoices):
 class Action(models.TextChoices):
     SIGNED_IN = "account.signed-in", _("Signed in")
     SIGNED_OUT = "account.signed-out", _("Signed out")
+    EID_LINKED = "account.eid-linked", _("National eID linked")
+    EID_REFUSED = "account.eid-refused", _("Sign-in with national eID refused")
     MFA_ADDED = "mfa.added", _("Two-factor authentication added")
     MFA_REMOVED = "mfa.removed", _("Two-factor authentication removed")
     MFA_RESET = "mfa.reset", _("Recovery codes made anew")

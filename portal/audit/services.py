@@ -50,6 +50,9 @@ DETAIL_CHECKS: dict[str, Callable[[object], bool]] = {
     "fields": lambda value: _is_list_of_short_strings(value, max_items=30, max_length=80),
     "format": lambda value: _is_short_string(value, 16),
     "model": lambda value: _is_short_string(value, 80),
+    # How a sign-in was made ("eid"), why an eID sign-in was refused (a short code, never a claim's value).
+    "method": lambda value: _is_short_string(value, 16),
+    "reason": lambda value: _is_short_string(value, 40),
 }
 
 

@@ -18,7 +18,7 @@ from django.utils.translation import gettext_noop
 from core.fhir import upstream
 from portal import crypto
 from portal.accounts.models import User
-from portal.accounts.services import profile_ensure
+from portal.accounts.selectors import national_identity_for
 from portal.audit.models import Action, Outcome
 from portal.audit.services import audit_record
 from portal.jobs.models import Job, JobStatus
@@ -98,7 +98,6 @@ def _retry_policy() -> RetryPolicy:
 def connections_for_pull(*, owner: User) -> Iterator[Connection]:
     """The citizen's connected sources. Identifier-based sources connect by themselves; SMART launch
     sources only after the citizen authorised them."""
-    profile = profile_ensure(user=owner)
     for source in DataSource.objects.filter(enabled=True):
         if source.auth_mode == AuthMode.SMART_LAUNCH:
             connection = Connection.objects.filter(
@@ -107,10 +106,8 @@ def connections_for_pull(*, owner: User) -> Iterator[Connection]:
             if connection is not None:
                 yield connection
             continue
-        if not profile.has_national_identifier:
-            continue
-        system = source.patient_identifier_system
-        if system and system != profile.national_identifier_system:
+        # The identifier bound to the account (by a verified eID sign-in) in the system the source searches.
+        if national_identity_for(user=owner, system=source.patient_identifier_system) is None:
             continue
         connection, created = Connection.objects.get_or_create(owner=owner, source=source)
         if created:
@@ -356,10 +353,10 @@ def _patient(context: _PullContext) -> tuple[str, dict[str, Any] | None]:
         if not connection.patient_id:
             raise UpstreamError(RECONNECT, detail="no patient in the launch context")
         return connection.patient_id, None
-    profile = profile_ensure(user=pull.owner)
-    system, value = profile.national_identifier_system, profile.national_identifier_value
-    if not system or not value:
+    identity = national_identity_for(user=pull.owner, system=source.patient_identifier_system)
+    if identity is None:
         raise JobError(NO_PATIENT)
+    system, value = identity.system, identity.value
     matches: dict[str, dict[str, Any]] = {}
     for page in endpoint.search_pages("Patient", {"identifier": f"{system}|{value}"}):
         entries = page.get("entry")

@@ -12,7 +12,7 @@ WRONG_CREDENTIALS = "The email address and/or password you specified are not cor
 TOO_MANY_FAILURES = "Too many failed login attempts. Try again later."
 
 
-def login(client: Any, email: str, password: str) -> Any:
+def login(client: Any, email: str | None, password: str) -> Any:
     return client.post("/accounts/login/", {"login": email, "password": password})
 
 

@@ -221,7 +221,7 @@ def test_the_log_line_names_action_target_and_outcome_but_not_the_recipient(
     assert f"sharing.share:{SHARE[1]}" in lines[0]
     assert "wrong-passcode" in lines[0]
     assert "Hansen" not in caplog.text
-    assert citizen.email not in caplog.text
+    assert str(citizen.email) not in caplog.text
 
 
 def test_str_names_action_outcome_and_time(citizen: User) -> None:

@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from portal.accounts.models import User
-from portal.accounts.services import profile_ensure
+from portal.accounts.services import identity_record_on_file
 from portal.jobs.services import job_run
 from sharing.links.services import share_payload
 from sharing.models import Export, Share
@@ -26,10 +26,9 @@ PASSCODE = "pass-4711-admin"
 def busy_citizen(citizen_client: Client, citizen: User, settings: Any, tmp_path: Any) -> dict[str, str]:
     settings.MEDIA_ROOT = tmp_path / "media"
     store_example(citizen)
-    profile = profile_ensure(user=citizen)
-    profile.national_identifier_system = "https://standards.digital.health.nz/ns/nhi-id"
-    profile.national_identifier_value = "ABC1234"
-    profile.save()
+    identity_record_on_file(
+        user=citizen, system="https://standards.digital.health.nz/ns/nhi-id", value="ABC1234"
+    )
     citizen_client.post("/exports/", {"format": "json"})
     job_run(job_id=Export.objects.get().job_id)
     citizen_client.post("/shares/", {"expires_in": 86400, "passcode": PASSCODE})

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from portal.accounts.models import User
-from portal.accounts.services import profile_ensure
+from portal.accounts.services import identity_record_on_file
 from portal.jobs.models import Job
 from portal.jobs.services import job_run
 from portal.records.models import AuthMode, DataSource, Pull
@@ -21,10 +21,7 @@ def _quick_retries(settings: Any) -> None:
 
 
 def link_identifier(user: User, system: str = PATIENT_SYSTEM, value: str = PATIENT_VALUE) -> User:
-    profile = profile_ensure(user=user)
-    profile.national_identifier_system = system
-    profile.national_identifier_value = value
-    profile.save()
+    identity_record_on_file(user=user, system=system, value=value)
     return user
 
 

@@ -6,7 +6,7 @@ import tracemalloc
 import pytest
 
 from bench.record import IDENTIFIER_SYSTEM, IDENTIFIER_VALUE, PATIENT_ID, record_resources
-from portal.accounts.models import User
+from portal.accounts.models import NationalIdentity, User
 from portal.jobs.models import JobStatus
 from portal.records.models import DataSource, StoredResource
 from tests.records.conftest import link_identifier, make_source, pull_now
@@ -43,6 +43,8 @@ def serve_record(upstream: FakeUpstream, resources: list[dict]) -> None:
 
 def peak_of_pull(upstream: FakeUpstream, citizen: User, size: int) -> int:
     serve_record(upstream, record_resources(size))
+    # One identifier belongs to one account: each pull's owner takes it over in turn.
+    NationalIdentity.objects.filter(system=IDENTIFIER_SYSTEM, value=IDENTIFIER_VALUE).delete()
     link_identifier(citizen, IDENTIFIER_SYSTEM, IDENTIFIER_VALUE)
     DataSource.objects.update(enabled=False)  # only this upstream
     make_source(upstream.base_url, patient_identifier_system=IDENTIFIER_SYSTEM, name=f"Source {size}")

@@ -6,9 +6,11 @@ import pytest
 from django.test import Client
 
 from portal.accounts.models import User
+from portal.accounts.services import IdentityConflict
 from portal.jobs.models import Job, JobStatus
 from portal.records.management.commands.seed_demo import DEMO_IDENTIFIER_SYSTEM, DEMO_IDENTIFIER_VALUE
 from portal.records.models import Connection, Pull, StoredResource
+from portal.records.services import pull_start
 from tests.conftest import wait_for
 from tests.records.conftest import link_identifier, make_source, pull_now
 from tests.records.fake_upstream import Answer, FakeUpstream, condition, searchset
@@ -74,20 +76,22 @@ def test_another_citizen_sees_none_of_it(
     assert StoredResource.objects.filter(owner=other_citizen).count() == 0
 
 
-def test_the_same_identifier_on_two_accounts_gives_each_their_own_rows(
+def test_one_identifier_belongs_to_one_account(
     fake_upstream: FakeUpstream, citizen: User, other_citizen: User
 ) -> None:
     link_identifier(citizen)
-    link_identifier(other_citizen)
+    # A second account cannot hold the same identifier (NationalIdentity), so it pulls nothing.
+    with pytest.raises(IdentityConflict):
+        link_identifier(other_citizen)
     make_source(fake_upstream.base_url)
     fake_upstream.routes["GET /fhir/Condition"] = Answer(body=searchset([condition("c1")]))
 
     pull_now(citizen)
-    pull_now(other_citizen)
 
     assert Connection.objects.filter(owner=citizen).count() == 1
     assert StoredResource.objects.filter(owner=citizen, resource_type="Condition").count() == 1
-    assert StoredResource.objects.filter(owner=other_citizen, resource_type="Condition").count() == 1
+    assert pull_start(owner=other_citizen) == []
+    assert StoredResource.objects.filter(owner=other_citizen).count() == 0
 
 
 def test_hostile_narrative_is_inert_on_the_record_page(

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from portal.accounts.models import User
-from portal.accounts.services import profile_ensure
+from portal.accounts.services import identity_record_on_file, profile_ensure
 from portal.records.models import AuthMode, DataSource
 
 DEMO_EMAIL = "demo@example.com"
@@ -30,10 +30,10 @@ class Command(BaseCommand):
         EmailAddress.objects.update_or_create(
             user=user, email=DEMO_EMAIL, defaults={"verified": True, "primary": True}
         )
-        profile = profile_ensure(user=user)
-        profile.national_identifier_system = DEMO_IDENTIFIER_SYSTEM
-        profile.national_identifier_value = DEMO_IDENTIFIER_VALUE
-        profile.save()
+        profile_ensure(user=user)
+        # On file with the eID issuer and subject unknown: Patricia's first eID sign-in (the sandbox's
+        # national_identifier ABC1234) lands in this account and fills them in.
+        identity_record_on_file(user=user, system=DEMO_IDENTIFIER_SYSTEM, value=DEMO_IDENTIFIER_VALUE)
         self.stdout.write(f"demo citizen {'created' if created else 'up to date'}: {DEMO_EMAIL}")
         # The local FHIR sandbox `make run` starts: open, found by the citizen's NHI number.
         _source, source_created = DataSource.objects.update_or_create(

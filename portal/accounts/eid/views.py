@@ -1,0 +1,114 @@
+"""The eID login and callback views: allauth's OAuth2 views around an adapter that believes an ID token only
+when its signature, issuer, audience, times, nonce and assurance hold."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import requests
+from allauth.account.internal.decorators import login_not_required
+from allauth.socialaccount.helpers import render_authentication_error
+from allauth.socialaccount.models import SocialApp, SocialLogin, SocialToken
+from allauth.socialaccount.providers.oauth2.client import OAuth2Error
+from allauth.socialaccount.providers.oauth2.views import OAuth2CallbackView, OAuth2LoginView
+from allauth.socialaccount.providers.openid_connect.views import OpenIDConnectOAuth2Adapter
+from django.http import Http404, HttpRequest, HttpResponse
+
+from core.identity import IdentityRejected, VerifiedIdentity, check_claims, identity_from_claims
+from portal.accounts.eid.tokens import EidRejected, verify_id_token
+
+NONCE_STATE_KEY = "eid_nonce"
+IDENTITY_STATE_KEY = "eid_identity"
+
+
+def verified_identity(sociallogin: SocialLogin) -> VerifiedIdentity | None:
+    """The identity the callback verified for this login (kept in its state, which survives a
+    re-authentication), or None."""
+    return VerifiedIdentity.from_dict(sociallogin.state.get(IDENTITY_STATE_KEY))
+
+
+class EidOAuth2Adapter(OpenIDConnectOAuth2Adapter):
+    # The state allauth unstashed for this callback (EidCallbackView puts it here): it holds the nonce.
+    eid_state: dict[str, Any] | None = None
+
+    def issuer(self) -> str:
+        return str(self.get_provider().app.settings["server_url"])
+
+    @property
+    def openid_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = super().openid_config
+        # Discovery names the issuer it speaks for: it must be the one configured (OIDC Discovery 4.3).
+        if config.get("issuer") != self.issuer():
+            raise EidRejected("discovery-issuer")
+        return config
+
+    def complete_login(self, request: HttpRequest, app: SocialApp, token: SocialToken, **kwargs: Any) -> Any:
+        response = kwargs.get("response") or {}
+        id_token = response.get("id_token") if isinstance(response, dict) else None
+        if not isinstance(id_token, str) or not id_token:
+            raise EidRejected("no-id-token")
+        state = self.eid_state
+        if not isinstance(state, dict):
+            raise EidRejected("state")
+        claims = verify_id_token(
+            id_token,
+            jwks_uri=str(self.openid_config["jwks_uri"]),
+            issuer=self.issuer(),
+            client_id=app.client_id,
+        )
+        settings = app.settings
+        try:
+            check_claims(
+                claims,
+                issuer=self.issuer(),
+                client_id=app.client_id,
+                nonce=str(state.get(NONCE_STATE_KEY) or ""),
+                now=time.time(),
+            )
+            identity = identity_from_claims(
+                claims,
+                identifier_claim=str(settings.get("identifier_claim", "")),
+                identifier_system=str(settings.get("identifier_system", "")),
+                accepted_acr=list(settings.get("acr_values", [])),
+                minimum_acr=str(settings.get("min_acr", "")),
+            )
+        except IdentityRejected as rejected:
+            raise EidRejected(rejected.code) from None
+        # The nonce is spent with the state; the identity rides along to the binding (pre_social_login).
+        state.pop(NONCE_STATE_KEY, None)
+        state[IDENTITY_STATE_KEY] = identity.as_dict()
+        return self.get_provider().sociallogin_from_response(request, {"id_token": claims})
+
+
+class EidCallbackView(OAuth2CallbackView):
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        except (OAuth2Error, requests.RequestException) as error:
+            # Raised before allauth's own handling starts (discovery, while building the token client).
+            return render_authentication_error(request, self.adapter.get_provider(), exception=error)
+
+    def _get_state(self, request: HttpRequest, provider: Any) -> Any:
+        state, response = super()._get_state(request, provider)
+        if isinstance(self.adapter, EidOAuth2Adapter):
+            self.adapter.eid_state = state
+        return state, response
+
+
+@login_not_required
+def login(request: HttpRequest, provider_id: str) -> HttpResponse:
+    try:
+        view = OAuth2LoginView.adapter_view(EidOAuth2Adapter(request, provider_id))
+        return view(request)
+    except SocialApp.DoesNotExist as error:
+        raise Http404 from error
+
+
+@login_not_required
+def callback(request: HttpRequest, provider_id: str) -> HttpResponse:
+    try:
+        view = EidCallbackView.adapter_view(EidOAuth2Adapter(request, provider_id))
+        return view(request)
+    except SocialApp.DoesNotExist as error:
+        raise Http404 from error

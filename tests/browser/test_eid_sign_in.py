@@ -1,0 +1,102 @@
+"""A brand-new person signs in with the national eID (the real eID sandbox process), finds their identifier
+bound, fetches their record from the real FHIR sandbox through a real worker, and makes a summary."""
+
+from typing import Any
+
+import pytest
+
+from portal.accounts.models import NationalIdentity, User
+from portal.records.management.commands.seed_demo import DEMO_IDENTIFIER_SYSTEM
+from tests.records.conftest import make_source
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+# The eID sandbox's person with NHI AAA1234, whose record the FHIR sandbox holds.
+MADS = "Mads Kjærgaard Sørensen"
+
+
+@pytest.fixture
+def portal_on_the_eid_sandbox(eid_sandbox: Any, settings: Any) -> Any:
+    """The portal's eID app, as the settings build it, pointed at the sandbox process this session runs."""
+    provider = settings.SOCIALACCOUNT_PROVIDERS["openid_connect"]
+    settings.SOCIALACCOUNT_PROVIDERS = {
+        "openid_connect": {
+            **provider,
+            "APPS": [
+                {
+                    "provider_id": "eid",
+                    "name": "National eID",
+                    "client_id": eid_sandbox.client_id,
+                    "secret": eid_sandbox.client_secret,
+                    "settings": {
+                        "server_url": eid_sandbox.url,
+                        "fetch_userinfo": False,
+                        "oauth_pkce_enabled": True,
+                        "scope": ["openid", "profile", "national_id"],
+                        "identifier_claim": "national_identifier",
+                        "identifier_system": DEMO_IDENTIFIER_SYSTEM,
+                        "acr_values": [
+                            f"http://eidas.europa.eu/LoA/{level}" for level in ("low", "substantial", "high")
+                        ],
+                        "min_acr": "http://eidas.europa.eu/LoA/substantial",
+                    },
+                }
+            ],
+        }
+    }
+    return eid_sandbox
+
+
+def eid_sign_in(page: Any, base: str, sandbox: str, person: str) -> None:
+    """Press the portal's eID control; at the sandbox, press the person's button and consent if asked."""
+    page.goto(f"{base}/accounts/login/")
+    page.get_by_test_id("eid-login").click()
+    page.wait_for_url(lambda url: url.startswith((sandbox, base)))
+    if page.url.startswith(sandbox):
+        page.get_by_role("button", name=person, exact=True).click()
+        continue_button = page.get_by_role("button", name="Continue")
+        continue_button.or_(page.get_by_test_id("signed-in-as")).wait_for()
+        if continue_button.count():
+            continue_button.click()
+    page.wait_for_url(f"{base}/**")
+
+
+def test_a_new_person_signs_in_with_eid_fetches_their_record_and_makes_a_summary(
+    page: Any, live_server: Any, celery_worker_process: Any, fhir_sandbox: Any, portal_on_the_eid_sandbox: Any
+) -> None:
+    make_source(
+        fhir_sandbox.base_url, patient_identifier_system=DEMO_IDENTIFIER_SYSTEM, name="National endpoint"
+    )
+    base, sandbox = live_server.url, portal_on_the_eid_sandbox.url
+    assert not User.objects.exists()
+
+    eid_sign_in(page, base, sandbox, MADS)
+
+    assert MADS in page.get_by_test_id("signed-in-as").inner_text()
+    (identity,) = NationalIdentity.objects.all()
+    assert (identity.system, identity.value) == (DEMO_IDENTIFIER_SYSTEM, "AAA1234")
+    assert identity.issuer == sandbox
+    assert identity.acr == "http://eidas.europa.eu/LoA/high"
+    person = identity.user
+
+    page.goto(f"{base}/records/")
+    page.get_by_test_id("pull-button").click()
+    page.wait_for_selector("#job-result:not([hidden])", timeout=60_000)
+    assert page.get_by_test_id("job-status").inner_text() == "Succeeded"
+    page.click("#job-result-link")
+    page.wait_for_url(f"{base}/records/")
+    assert page.locator("[data-testid=record-item]").count() > 0
+
+    page.goto(f"{base}/exports/")
+    page.check("input[name=format][value=json]")
+    page.get_by_test_id("yellow-button").click()
+    page.wait_for_selector("#job-result:not([hidden])", timeout=60_000)
+    assert page.get_by_test_id("job-status").inner_text() == "Succeeded"
+
+    # Signing out and in again with the same eID lands in the same account.
+    page.goto(f"{base}/")
+    page.locator("form[action='/accounts/logout/'] button").click()
+    page.wait_for_url(f"{base}/**")
+    eid_sign_in(page, base, sandbox, MADS)
+    assert MADS in page.get_by_test_id("signed-in-as").inner_text()
+    assert list(User.objects.values_list("id", flat=True)) == [person.id]
