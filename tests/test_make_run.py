@@ -66,6 +66,7 @@ def test_make_run_from_a_clean_clone(tmp_path: Path) -> None:
         browser = requests.Session()
         login_page = browser.get(f"{base}/accounts/login/", timeout=10)
         assert login_page.status_code == 200
+        assert "Sign in with national eID" in login_page.text  # the eID sandbox is configured as the eID
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login_page.text)
         assert token is not None
         signed_in = browser.post(
