@@ -21,7 +21,7 @@ EID_STAMP := $(EID_DIR)/node_modules/.installed-$(shell cat $(EID_DIR)/package-l
 VIEWER_BUNDLE := static/viewer/viewer.js
 VIEWER_SOURCES := $(wildcard frontend/viewer/*.js)
 
-.PHONY: setup sandbox run test lint format bench lock clean messages
+.PHONY: setup sandbox run test coverage lint format bench lock clean messages
 
 setup: $(STAMP) $(VIEWER_BUNDLE)
 
@@ -64,6 +64,10 @@ run: setup sandbox
 
 test: setup sandbox
 	@bash scripts/test.sh $(ARGS)
+
+# The whole suite with branch coverage of core/, portal/ and sharing/ (its table prints before the summary).
+coverage: setup sandbox
+	@bash scripts/test.sh --cov --cov-report=term:skip-covered $(ARGS)
 
 lint: export SECRET_KEY ?= lint-only-key
 lint: setup

@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SECRET_KEY="${SECRET_KEY:-test-only-secret-key}"
-# Coverage of the portal code (its table prints before the test summary).
-exec .venv/bin/python -m pytest --cov --cov-report=term:skip-covered "$@"
+# Without coverage: its tracer doubles the time of in-process code, and the suite has a budget (`make coverage`
+# runs the same tests with it).
+exec .venv/bin/python -m pytest "$@"
