@@ -147,11 +147,12 @@ def identity_from_claims(
     identifier_claim: str,
     identifier_system: str,
     accepted_acr: Sequence[str],
-    minimum_acr: str,
 ) -> VerifiedIdentity:
-    """The identity in claims that passed ``check_claims``: refused below the minimum assurance."""
+    """The identity in claims that passed ``check_claims``: refused unless its assurance is one the portal
+    accepts for signing in. How far a lower accepted level may go (finding records by the identifier needs
+    more) is decided where the identity is used, with ``acr_meets``."""
     acr = claims.get("acr")
-    if not isinstance(acr, str) or not acr_meets(acr, accepted=accepted_acr, minimum=minimum_acr):
+    if not isinstance(acr, str) or acr_rank(acr, accepted_acr) is None:
         raise IdentityRejected("assurance")
     return VerifiedIdentity(
         issuer=str(claims["iss"]),

@@ -89,6 +89,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "portal.context_processors.citizen_readiness",
             ],
         },
     },
@@ -292,7 +293,9 @@ EID_IDENTIFIER_CLAIM = env.str("EID_IDENTIFIER_CLAIM", default="national_identif
 EID_IDENTIFIER_SYSTEM = env.str(
     "EID_IDENTIFIER_SYSTEM", default="https://standards.digital.health.nz/ns/nhi-id"
 )
-# Accepted assurance (acr) values, lowest first; a sign-in below EID_MIN_ASSURANCE is refused.
+# Assurance (acr) values accepted for signing in, lowest first; any other is refused. Sources are asked for
+# the person by their national identifier only at EID_MIN_ASSURANCE or above (portal.accounts.selectors); a
+# person signed in lower may connect sources that authenticate them themselves (SMART standalone launch).
 EID_ACR_VALUES = (
     env.str(
         "EID_ACR_VALUES",

@@ -29,7 +29,7 @@ from django.http import HttpRequest
 from django.shortcuts import render
 
 from portal.accounts.eid.tokens import EidRejected
-from portal.accounts.eid.views import verified_identity
+from portal.accounts.eid.views import SIGNED_IN_WITH_SESSION_KEY, end_session_url, verified_identity
 from portal.accounts.events import eid_sign_in_refused
 from portal.accounts.models import User
 from portal.accounts.services import (
@@ -78,6 +78,15 @@ class PortalAccountAdapter(DefaultAccountAdapter):
                 "current_site": PortalSite(SITE_NAME, urlsplit(settings.PORTAL_ORIGIN).netloc),
             }
         super().send_mail(template_prefix, email, context)
+
+    def get_logout_redirect_url(self, request: HttpRequest) -> str:
+        home = super().get_logout_redirect_url(request)
+        provider_id = request.session.get(SIGNED_IN_WITH_SESSION_KEY)
+        if not isinstance(provider_id, str) or not provider_id:
+            return home
+        # Signed in with the national eID: leave through the eID's sign-out, which comes back home.
+        return_to = on_portal_origin(request.build_absolute_uri(home))
+        return end_session_url(request, provider_id, return_to=return_to) or home
 
     def get_reset_password_from_key_url(self, key: str) -> str:
         return on_portal_origin(super().get_reset_password_from_key_url(key))

@@ -1,6 +1,7 @@
 import time
 from typing import Any
 
+from allauth.account.signals import user_logged_in as allauth_logged_in
 from allauth.socialaccount.signals import social_account_added
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in
@@ -9,7 +10,7 @@ from django.dispatch import receiver
 from django.http import HttpRequest
 
 from portal.accounts.adapter import refuse_eid
-from portal.accounts.eid.views import verified_identity
+from portal.accounts.eid.views import SIGNED_IN_WITH_SESSION_KEY, verified_identity
 from portal.accounts.reauth import SIGNED_IN_AT_SESSION_KEY
 from portal.accounts.services import IdentityConflict, identity_bind, profile_ensure
 
@@ -31,6 +32,20 @@ def _remember_sign_in_time(sender: Any, request: HttpRequest, user: Any, **kwarg
     # Sensitive actions ask for the password again unless this session signed in only minutes ago.
     if request is not None and hasattr(request, "session"):
         request.session[SIGNED_IN_AT_SESSION_KEY] = time.time()
+
+
+@receiver(allauth_logged_in)
+def _remember_eid_sign_in(
+    sender: Any, request: HttpRequest, user: Any, sociallogin: Any = None, **kwargs: Any
+) -> None:
+    # Which eID this session signed in with (only a verified identity gets this far): logging out ends that
+    # session too.
+    if request is None or not hasattr(request, "session"):
+        return
+    if sociallogin is not None and sociallogin.account.provider:
+        request.session[SIGNED_IN_WITH_SESSION_KEY] = sociallogin.account.provider
+    else:
+        request.session.pop(SIGNED_IN_WITH_SESSION_KEY, None)
 
 
 @receiver(social_account_added)

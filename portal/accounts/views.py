@@ -7,7 +7,7 @@ from django.views.i18n import set_language
 
 from portal.accounts.auth import request_citizen
 from portal.accounts.models import Language, NationalIdentity
-from portal.accounts.selectors import national_identity_for
+from portal.accounts.selectors import assurance_suffices, national_identity_for
 from portal.accounts.services import profile_ensure, profile_set_language
 
 EIDAS_LOA = "http://eidas.europa.eu/LoA/"
@@ -47,5 +47,6 @@ def account_overview(request: HttpRequest) -> HttpResponse:
             "profile": profile_ensure(user=citizen),
             "identity": identity,
             "assurance": assurance_in_words(identity) if identity is not None else "",
+            "assurance_suffices": identity is not None and assurance_suffices(identity),
         },
     )

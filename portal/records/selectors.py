@@ -13,6 +13,11 @@ from core.fhir.narrative import sanitize_narrative, within_limits
 from core.fhir.summary import ItemSummary, summarize
 from core.ips.sections import SECTIONS, Section
 from portal.accounts.models import User
+from portal.accounts.selectors import (
+    assurance_suffices,
+    identity_for_identifier_pulls,
+    national_identity_for,
+)
 from portal.records.models import AuthMode, Connection, ConnectionStatus, DataSource, Pull, StoredResource
 
 # A section longer than this shows its newest items and says how many more there are.
@@ -124,6 +129,8 @@ class SourceStatus:
     last_pull: Pull | None
     warnings: list[str]
     can_connect: bool
+    # Why a source that finds people by national identifier cannot be asked yet: "link-eid", "stronger-eid".
+    blocked: str = ""
 
 
 def _warning_text(warning: Any) -> str:
@@ -146,7 +153,15 @@ def source_statuses(*, owner: User) -> list[SourceStatus]:
     """Each enabled source with the citizen's connection and last pull."""
     statuses = []
     connections = {c.source_id: c for c in Connection.objects.filter(owner=owner)}
+    identity = national_identity_for(user=owner)
     for source in DataSource.objects.filter(enabled=True):
+        blocked = ""
+        if source.auth_mode != AuthMode.SMART_LAUNCH and not identity_for_identifier_pulls(
+            user=owner, system=source.patient_identifier_system
+        ):
+            blocked = (
+                "stronger-eid" if identity is not None and not assurance_suffices(identity) else "link-eid"
+            )
         last_pull = (
             Pull.objects.filter(owner=owner, source=source)
             .select_related("job")
@@ -164,6 +179,84 @@ def source_statuses(*, owner: User) -> list[SourceStatus]:
                 ],
                 can_connect=source.auth_mode == AuthMode.SMART_LAUNCH
                 and (connection is None or connection.status != ConnectionStatus.ACTIVE),
+                blocked=blocked,
             )
         )
     return statuses
+
+
+def has_record(*, owner: User) -> bool:
+    """Whether the portal holds the citizen's record: a current Patient from some source. A summary or a
+    share can be made only then."""
+    return (
+        resources_of_owner(owner=owner).filter(resource_type="Patient", missing_since__isnull=True).exists()
+    )
+
+
+class IdentityState:
+    NONE = "none"  # no national identifier on the account
+    WEAK = "weak"  # bound by an eID sign-in below EID_MIN_ASSURANCE
+    ENOUGH = "enough"
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Where a citizen stands on the way to their summary, so every page can say what to do next."""
+
+    has_record: bool
+    identity: str  # an IdentityState
+    # Sources that find the citizen by national identifier, and how many the identifier opens now.
+    identifier_sources: int
+    identifier_sources_open: int
+    # SMART standalone launch sources: how many there are, and how many the citizen has connected.
+    launch_sources: int
+    launch_sources_connected: int
+
+    @property
+    def can_fetch(self) -> bool:
+        return bool(self.identifier_sources_open or self.launch_sources_connected)
+
+    @property
+    def next_step(self) -> str:
+        """ "" when the record is here; else "fetch", "stronger-eid", "link-eid" or "no-source"."""
+        if self.has_record:
+            return ""
+        if self.can_fetch:
+            return "fetch"
+        if self.identifier_sources and self.identity == IdentityState.WEAK:
+            return "stronger-eid"
+        if self.identifier_sources and self.identity == IdentityState.NONE:
+            return "link-eid"
+        if self.launch_sources:
+            return "connect"
+        return "no-source"
+
+
+def readiness(*, owner: User) -> Readiness:
+    sources = list(
+        DataSource.objects.filter(enabled=True).only("id", "auth_mode", "patient_identifier_system")
+    )
+    identifier = [source for source in sources if source.auth_mode != AuthMode.SMART_LAUNCH]
+    launch = [source for source in sources if source.auth_mode == AuthMode.SMART_LAUNCH]
+    identity = national_identity_for(user=owner)
+    if identity is None:
+        state = IdentityState.NONE
+    else:
+        state = IdentityState.ENOUGH if assurance_suffices(identity) else IdentityState.WEAK
+    connected = set(
+        Connection.objects.filter(owner=owner, source__in=launch, status=ConnectionStatus.ACTIVE).values_list(
+            "source_id", flat=True
+        )
+    )
+    return Readiness(
+        has_record=has_record(owner=owner),
+        identity=state,
+        identifier_sources=len(identifier),
+        identifier_sources_open=sum(
+            1
+            for source in identifier
+            if identity_for_identifier_pulls(user=owner, system=source.patient_identifier_system)
+        ),
+        launch_sources=len(launch),
+        launch_sources_connected=len(connected),
+    )

@@ -18,7 +18,7 @@ from django.utils.translation import gettext_noop
 from core.fhir import upstream
 from portal import crypto
 from portal.accounts.models import User
-from portal.accounts.selectors import national_identity_for
+from portal.accounts.selectors import identity_for_identifier_pulls
 from portal.audit.models import Action, Outcome
 from portal.audit.services import audit_record
 from portal.jobs.models import Job, JobStatus
@@ -106,8 +106,9 @@ def connections_for_pull(*, owner: User) -> Iterator[Connection]:
             if connection is not None:
                 yield connection
             continue
-        # The identifier bound to the account (by a verified eID sign-in) in the system the source searches.
-        if national_identity_for(user=owner, system=source.patient_identifier_system) is None:
+        # The identifier bound to the account (by a verified eID sign-in) in the system the source searches,
+        # at enough assurance: a weaker sign-in may connect only sources that authenticate the person.
+        if identity_for_identifier_pulls(user=owner, system=source.patient_identifier_system) is None:
             continue
         connection, created = Connection.objects.get_or_create(owner=owner, source=source)
         if created:
@@ -353,7 +354,7 @@ def _patient(context: _PullContext) -> tuple[str, dict[str, Any] | None]:
         if not connection.patient_id:
             raise UpstreamError(RECONNECT, detail="no patient in the launch context")
         return connection.patient_id, None
-    identity = national_identity_for(user=pull.owner, system=source.patient_identifier_system)
+    identity = identity_for_identifier_pulls(user=pull.owner, system=source.patient_identifier_system)
     if identity is None:
         raise JobError(NO_PATIENT)
     system, value = identity.system, identity.value

@@ -41,7 +41,7 @@ def records_pull(request: HttpRequest) -> HttpResponse:
             request,
             gettext(
                 "No data source is connected to your account yet, so there is nothing to fetch. "
-                "A national identifier on your account, or connecting a source below, fixes that."
+                "The steps below say how to connect one."
             ),
         )
         return redirect("records")

@@ -133,6 +133,7 @@ def _handler(op: FakeOP) -> type[BaseHTTPRequestHandler]:
                         "token_endpoint": f"{op.issuer}/token",
                         "jwks_uri": f"{op.issuer}/jwks",
                         "userinfo_endpoint": f"{op.issuer}/me",
+                        "end_session_endpoint": f"{op.issuer}/session/end",
                         "token_endpoint_auth_methods_supported": ["client_secret_post"],
                         "id_token_signing_alg_values_supported": ["RS256", "PS256", "ES256"],
                     }
@@ -180,7 +181,8 @@ def fake_op(settings: Any) -> Iterator[FakeOP]:
                         "scope": ["openid", "profile", "national_id"],
                         "identifier_claim": "national_identifier",
                         "identifier_system": SYSTEM,
-                        "acr_values": [LOW, SUBSTANTIAL, HIGH],
+                        # An operator who refuses low sign-ins lists only these.
+                        "acr_values": [SUBSTANTIAL, HIGH],
                         "min_acr": SUBSTANTIAL,
                     },
                 }

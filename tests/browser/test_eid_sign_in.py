@@ -7,12 +7,15 @@ import pytest
 
 from portal.accounts.models import NationalIdentity, User
 from portal.records.management.commands.seed_demo import DEMO_IDENTIFIER_SYSTEM
+from portal.records.models import Connection
 from tests.records.conftest import make_source
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 # The eID sandbox's person with NHI AAA1234, whose record the FHIR sandbox holds.
 MADS = "Mads Kjærgaard Sørensen"
+# The eID sandbox's person who signs in at assurance low.
+FREJA = "Freja Lund Holm"
 
 
 @pytest.fixture
@@ -93,10 +96,39 @@ def test_a_new_person_signs_in_with_eid_fetches_their_record_and_makes_a_summary
     page.wait_for_selector("#job-result:not([hidden])", timeout=60_000)
     assert page.get_by_test_id("job-status").inner_text() == "Succeeded"
 
-    # Signing out and in again with the same eID lands in the same account.
+    # Signing out of the portal signs out at the eID too (RP-initiated logout), and comes back home.
     page.goto(f"{base}/")
     page.locator("form[action='/accounts/logout/'] button").click()
-    page.wait_for_url(f"{base}/**")
+    page.wait_for_url(f"{sandbox}/**")
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(f"{base}/")
+    assert not page.get_by_test_id("signed-in-as").count()
+    # Signing in again asks the eID afresh (its session ended) and lands in the same account.
+    page.goto(f"{base}/accounts/login/")
+    page.get_by_test_id("eid-login").click()
+    page.get_by_role("button", name=MADS, exact=True).wait_for()
     eid_sign_in(page, base, sandbox, MADS)
     assert MADS in page.get_by_test_id("signed-in-as").inner_text()
     assert list(User.objects.values_list("id", flat=True)) == [person.id]
+
+
+def test_a_person_at_low_assurance_is_signed_in_but_not_looked_up_by_identifier(
+    page: Any, live_server: Any, fhir_sandbox: Any, portal_on_the_eid_sandbox: Any
+) -> None:
+    make_source(
+        fhir_sandbox.base_url, patient_identifier_system=DEMO_IDENTIFIER_SYSTEM, name="National endpoint"
+    )
+    base, sandbox = live_server.url, portal_on_the_eid_sandbox.url
+
+    eid_sign_in(page, base, sandbox, FREJA)
+
+    assert FREJA in page.get_by_test_id("signed-in-as").inner_text()
+    (identity,) = NationalIdentity.objects.all()
+    assert identity.acr == "http://eidas.europa.eu/LoA/low"
+    page.goto(f"{base}/records/")
+    step = page.get_by_test_id("next-step")
+    assert step.get_attribute("data-step") == "stronger-eid"
+    assert "at low assurance" in step.inner_text()
+    assert "at low assurance" in page.get_by_test_id("source-blocked").inner_text()
+    assert not page.get_by_test_id("pull-button").count()
+    assert not Connection.objects.exists()

@@ -59,7 +59,6 @@ def test_good_claims_pass_and_give_the_identity() -> None:
         identifier_claim="nid",
         identifier_system="urn:sys",
         accepted_acr=ACCEPTED,
-        minimum_acr=SUBSTANTIAL,
     )
     assert identity == VerifiedIdentity("https://eid.example", "s1", "urn:sys", "ABC1234", SUBSTANTIAL)
     assert VerifiedIdentity.from_dict(identity.as_dict()) == identity
@@ -99,10 +98,19 @@ def test_no_nonce_sent_means_no_token_passes() -> None:
         check(claims(nonce=""), nonce="")
 
 
-def test_assurance_below_the_minimum_is_refused() -> None:
-    with pytest.raises(IdentityRejected) as refused:
-        identity_from_claims(
-            claims(acr=LOW, nid="A1"), identifier_claim="nid", identifier_system="s",
-            accepted_acr=ACCEPTED, minimum_acr=SUBSTANTIAL,
-        )  # fmt: skip
-    assert refused.value.code == "assurance"
+def test_an_assurance_not_accepted_for_signing_in_is_refused() -> None:
+    for acr in (LOW, "urn:other"):
+        with pytest.raises(IdentityRejected) as refused:
+            identity_from_claims(
+                claims(acr=acr, nid="A1"), identifier_claim="nid", identifier_system="s",
+                accepted_acr=[SUBSTANTIAL, HIGH],
+            )  # fmt: skip
+        assert refused.value.code == "assurance"
+
+
+def test_a_lower_accepted_assurance_signs_in_and_stays_below_the_minimum() -> None:
+    identity = identity_from_claims(
+        claims(acr=LOW, nid="A1"), identifier_claim="nid", identifier_system="s", accepted_acr=ACCEPTED
+    )
+    assert identity.acr == LOW
+    assert not acr_meets(identity.acr, accepted=ACCEPTED, minimum=SUBSTANTIAL)

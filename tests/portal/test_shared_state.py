@@ -23,6 +23,7 @@ from portal.accounts.models import User
 from portal.cache import SharedDatabaseCache
 from portal.jobs.models import Job, JobStatus
 from portal.jobs.services import job_run
+from portal.records.models import StoredResource
 from sharing.models import Export, Share
 from tests.accounts.test_login import TOO_MANY_FAILURES
 from tests.conftest import (
@@ -236,8 +237,9 @@ def test_the_export_limit_counts_across_processes(portals: Portals, citizen: Use
 
 
 def test_retries_count_on_the_export_limit_across_processes(portals: Portals, citizen: User) -> None:
-    """No record yet: each export fails as it does for real (run here as a worker would), and each
-    "Try again" spends the same budget new exports do, whichever process answers."""
+    """The record gone after the export was asked for: each run fails as it does for real (run here as a
+    worker would), and each "Try again" spends the same budget new exports do, whichever process answers."""
+    store_example(citizen)
     browser = signed_in(portals, citizen)
     page = portals.call(browser, "GET", 0, "/exports/").text
     made = portals.call(
@@ -245,6 +247,7 @@ def test_retries_count_on_the_export_limit_across_processes(portals: Portals, ci
         data={"format": "json", "csrfmiddlewaretoken": csrf_of(page)}, allow_redirects=False,
     )  # fmt: skip
     assert made.status_code == 302
+    StoredResource.objects.filter(owner=citizen).delete()
     job_path = made.headers["Location"]
     job = Job.objects.get(id=job_path.rstrip("/").rsplit("/", 1)[1])
     statuses = []

@@ -54,8 +54,11 @@ class EidProvider(OpenIDConnectProvider):
         )
         if acr_values:
             auth_params["acr_values"] = " ".join(acr_values)
-        # Ask for the identifier and the assurance in the ID token itself: userinfo is not signed.
-        id_token_claims: dict[str, Any] = {"acr": {"essential": True, "values": acr_values}}
+        # Ask for the identifier and the assurance in the ID token itself: userinfo is not signed. Any
+        # accepted level will do for signing in (acr_values above says which the portal prefers): a person
+        # at a lower one is signed in and told what it does not allow.
+        accepted = list(settings.get("acr_values", []))
+        id_token_claims: dict[str, Any] = {"acr": {"essential": True, "values": accepted}}
         if claim := settings.get("identifier_claim"):
             id_token_claims[claim] = {"essential": True}
         auth_params["claims"] = json.dumps({"id_token": id_token_claims}, separators=(",", ":"))

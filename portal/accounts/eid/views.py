@@ -14,12 +14,15 @@ from allauth.socialaccount.providers.oauth2.client import OAuth2Error
 from allauth.socialaccount.providers.oauth2.views import OAuth2CallbackView, OAuth2LoginView
 from allauth.socialaccount.providers.openid_connect.views import OpenIDConnectOAuth2Adapter
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.http import urlencode
 
 from core.identity import IdentityRejected, VerifiedIdentity, check_claims, identity_from_claims
 from portal.accounts.eid.tokens import EidRejected, verify_id_token
 
 NONCE_STATE_KEY = "eid_nonce"
 IDENTITY_STATE_KEY = "eid_identity"
+# The eID app a session signed in with: logging out of the portal then ends the session there too.
+SIGNED_IN_WITH_SESSION_KEY = "eid_signed_in_with"
 
 
 def verified_identity(sociallogin: SocialLogin) -> VerifiedIdentity | None:
@@ -71,7 +74,6 @@ class EidOAuth2Adapter(OpenIDConnectOAuth2Adapter):
                 identifier_claim=str(settings.get("identifier_claim", "")),
                 identifier_system=str(settings.get("identifier_system", "")),
                 accepted_acr=list(settings.get("acr_values", [])),
-                minimum_acr=str(settings.get("min_acr", "")),
             )
         except IdentityRejected as rejected:
             raise EidRejected(rejected.code) from None
@@ -112,3 +114,19 @@ def callback(request: HttpRequest, provider_id: str) -> HttpResponse:
         return view(request)
     except SocialApp.DoesNotExist as error:
         raise Http404 from error
+
+
+def end_session_url(request: HttpRequest, provider_id: str, *, return_to: str) -> str:
+    """Where to send the browser to end its session at the eID (OpenID Connect RP-Initiated Logout 1.0),
+    coming back to ``return_to``; "" when the eID offers no such endpoint or cannot be reached. No ID token
+    is kept for ``id_token_hint``: the client id names the portal, and the eID asks the person to confirm."""
+    try:
+        config = EidOAuth2Adapter(request, provider_id).openid_config
+    except (SocialApp.DoesNotExist, EidRejected, OAuth2Error, requests.RequestException, ValueError):
+        return ""
+    endpoint = config.get("end_session_endpoint")
+    if not isinstance(endpoint, str) or not endpoint.startswith(("https://", "http://")):
+        return ""
+    client_id = EidOAuth2Adapter(request, provider_id).get_provider().app.client_id
+    query = urlencode({"client_id": client_id, "post_logout_redirect_uri": return_to})
+    return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"

@@ -164,9 +164,31 @@ def test_an_invalid_document_fails_the_job_with_reasons_and_leaves_no_file(
     assert AuditEntry.objects.filter(owner=patricia, action=Action.EXPORT_FAILED).count() == 1
 
 
-def test_no_record_yet_is_a_clear_failure(citizen_client: Client, citizen: User) -> None:
-    _export, job = run_export(citizen_client)
+def test_no_record_yet_offers_no_button_and_refuses_the_request(
+    citizen_client: Client, citizen: User
+) -> None:
+    page = citizen_client.get("/exports/").content.decode()
+    assert 'data-testid="yellow-button"' not in page
+    assert 'data-testid="no-record"' in page
+    assert 'data-testid="next-step"' in page
 
+    response = post_export(citizen_client)
+    assert response.status_code == 400
+    assert "Fetch your records first" in response.content.decode()
+    assert not Export.objects.exists()
+    assert not Job.objects.exists()
+
+
+def test_a_record_gone_before_the_job_runs_is_a_clear_failure(
+    citizen_client: Client, patricia: User
+) -> None:
+    response = post_export(citizen_client)
+    assert response.status_code == 302
+    StoredResource.objects.filter(owner=patricia).delete()
+    export = Export.objects.get()
+    job_run(job_id=export.job_id)
+
+    job = Job.objects.get(id=export.job_id)
     assert job.status == JobStatus.FAILED
     assert "Fetch your records first" in job.detail
 

@@ -7,6 +7,7 @@ from django.test import Client
 
 from portal.accounts.models import User
 from sharing.models import Share
+from tests.sharing.conftest import store_example
 
 pytestmark = pytest.mark.django_db
 
@@ -25,6 +26,7 @@ DAY = 24 * 60 * 60
 def test_a_label_keeps_only_what_a_reader_sees(
     citizen_client: Client, citizen: User, settings: Any, typed: str, kept: str
 ) -> None:
+    store_example(citizen)
     response = citizen_client.post("/shares/", {"expires_in": DAY, "label": typed})
 
     assert response.status_code == 302
