@@ -280,13 +280,9 @@ MFA_TOTP_ISSUER = "Yellow Button"
 
 # Sign in with the national eID: allauth's OpenID Connect provider, hardened by portal.accounts.eid (nonce,
 # ID token signature always checked against the issuer's JWKS, fixed algorithms, assurance). The callback is
-# /accounts/oidc/eid/login/callback/. Under DEBUG the local eID sandbox (`make run`) is the default issuer;
-# without DEBUG, eID is configured only when EID_ISSUER is set.
+# /accounts/oidc/<provider id>/login/callback/. Under DEBUG the local eID sandbox (`make run`) is the default
+# issuer; without DEBUG, eID is configured only when EID_ISSUER is set.
 EID_SANDBOX_URL = env.str("EID_SANDBOX_URL", default="http://127.0.0.1:8091")
-EID_ISSUER = env.str("EID_ISSUER", default="") or (EID_SANDBOX_URL if DEBUG else "")
-_eid_sandbox = DEBUG and EID_ISSUER == EID_SANDBOX_URL
-EID_CLIENT_ID = env.str("EID_CLIENT_ID", default="yellow-button-portal")
-EID_CLIENT_SECRET = _secret("EID_CLIENT_SECRET", "eid-sandbox-secret" if _eid_sandbox else "") or ""
 # Lists: separated by spaces or commas.
 EID_SCOPES = env.str("EID_SCOPES", default="openid profile national_id").replace(",", " ").split()
 EID_IDENTIFIER_CLAIM = env.str("EID_IDENTIFIER_CLAIM", default="national_identifier")
@@ -306,33 +302,61 @@ EID_ACR_VALUES = (
     .split()
 )
 EID_MIN_ASSURANCE = env.str("EID_MIN_ASSURANCE", default="http://eidas.europa.eu/LoA/substantial")
-if EID_ISSUER and EID_MIN_ASSURANCE not in EID_ACR_VALUES:
+# How the portal authenticates at an eID's token endpoint.
+EID_CLIENT_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
+# Several eIDs may be offered (EID_PROVIDERS="eid bankid"): "eid" reads EID_ISSUER, EID_CLIENT_ID, …; another
+# id reads the same names with its own prefix (EID_BANKID_ISSUER, …), falling back to EID_SCOPES,
+# EID_IDENTIFIER_CLAIM and EID_IDENTIFIER_SYSTEM. Each gets its own button and callback path.
+EID_PROVIDERS = env.str("EID_PROVIDERS", default="eid").replace(",", " ").split()
+
+
+def _eid_app(provider_id: str) -> dict[str, object] | None:
+    """One eID's allauth app from the environment; None when it has no issuer."""
+    prefix = "EID_" if provider_id == "eid" else f"EID_{provider_id.upper().replace('-', '_')}_"
+    issuer = env.str(f"{prefix}ISSUER", default="")
+    sandbox = provider_id == "eid" and DEBUG and issuer in ("", EID_SANDBOX_URL)
+    if sandbox:
+        issuer = EID_SANDBOX_URL
+    if not issuer:
+        return None
+    auth_method = env.str(f"{prefix}CLIENT_AUTH", default="client_secret_basic")
+    if auth_method not in EID_CLIENT_AUTH_METHODS:
+        raise ImproperlyConfigured(f"{prefix}CLIENT_AUTH: one of {', '.join(EID_CLIENT_AUTH_METHODS)}.")
+    secret = _secret(f"{prefix}CLIENT_SECRET", "eid-sandbox-secret" if sandbox else "") or ""
+    key_file = env.str(f"{prefix}PRIVATE_KEY_FILE", default="")
+    if auth_method == "private_key_jwt" and not key_file:
+        raise ImproperlyConfigured(f"{prefix}CLIENT_AUTH=private_key_jwt needs {prefix}PRIVATE_KEY_FILE.")
+    if auth_method != "private_key_jwt" and not secret:
+        raise ImproperlyConfigured(
+            f"{prefix}ISSUER is set: {prefix}CLIENT_SECRET (or {prefix}CLIENT_SECRET_FILE) must be too."
+        )
+    scopes = env.str(f"{prefix}SCOPES", default="").replace(",", " ").split() or EID_SCOPES
+    return {
+        "provider_id": provider_id,
+        "name": env.str(f"{prefix}NAME", default="National eID"),
+        "client_id": env.str(f"{prefix}CLIENT_ID", default="yellow-button-portal"),
+        "secret": secret if auth_method != "private_key_jwt" else "",
+        "settings": {
+            "server_url": issuer,
+            "fetch_userinfo": False,  # the identity comes from the signed ID token alone
+            "oauth_pkce_enabled": True,
+            "token_auth_method": auth_method,
+            "private_key_file": key_file,
+            "key_id": env.str(f"{prefix}KEY_ID", default=""),
+            "signing_alg": env.str(f"{prefix}SIGNING_ALG", default="RS256"),
+            "scope": scopes,
+            "identifier_claim": env.str(f"{prefix}IDENTIFIER_CLAIM", default=EID_IDENTIFIER_CLAIM),
+            "identifier_system": env.str(f"{prefix}IDENTIFIER_SYSTEM", default=EID_IDENTIFIER_SYSTEM),
+            "acr_values": EID_ACR_VALUES,
+            "min_acr": EID_MIN_ASSURANCE,
+        },
+    }
+
+
+# Each gets the same hardening (provider_class below).
+EID_APPS: list[dict[str, object]] = [app for app in map(_eid_app, EID_PROVIDERS) if app is not None]
+if EID_APPS and EID_MIN_ASSURANCE not in EID_ACR_VALUES:
     raise ImproperlyConfigured("EID_MIN_ASSURANCE must be one of EID_ACR_VALUES.")
-if EID_ISSUER and not EID_CLIENT_SECRET:
-    raise ImproperlyConfigured(
-        "EID_ISSUER is set: EID_CLIENT_SECRET (or EID_CLIENT_SECRET_FILE) must be too."
-    )
-# A list: more OpenID Connect providers may join; each gets the same hardening (provider_class).
-EID_APPS: list[dict[str, object]] = []
-if EID_ISSUER:
-    EID_APPS.append(
-        {
-            "provider_id": "eid",
-            "name": "National eID",
-            "client_id": EID_CLIENT_ID,
-            "secret": EID_CLIENT_SECRET,
-            "settings": {
-                "server_url": EID_ISSUER,
-                "fetch_userinfo": False,  # the identity comes from the signed ID token alone
-                "oauth_pkce_enabled": True,
-                "scope": EID_SCOPES,
-                "identifier_claim": EID_IDENTIFIER_CLAIM,
-                "identifier_system": EID_IDENTIFIER_SYSTEM,
-                "acr_values": EID_ACR_VALUES,
-                "min_acr": EID_MIN_ASSURANCE,
-            },
-        }
-    )
 SOCIALACCOUNT_PROVIDERS = {
     "openid_connect": {
         "provider_class": "portal.accounts.eid.provider.EidProvider",

@@ -10,13 +10,14 @@ import requests
 from allauth.account.internal.decorators import login_not_required
 from allauth.socialaccount.helpers import render_authentication_error
 from allauth.socialaccount.models import SocialApp, SocialLogin, SocialToken
-from allauth.socialaccount.providers.oauth2.client import OAuth2Error
+from allauth.socialaccount.providers.oauth2.client import OAuth2Client, OAuth2Error
 from allauth.socialaccount.providers.oauth2.views import OAuth2CallbackView, OAuth2LoginView
 from allauth.socialaccount.providers.openid_connect.views import OpenIDConnectOAuth2Adapter
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.http import urlencode
 
 from core.identity import IdentityRejected, VerifiedIdentity, check_claims, identity_from_claims
+from core.oauth import client_assertion
 from portal.accounts.eid.tokens import EidRejected, verify_id_token
 
 NONCE_STATE_KEY = "eid_nonce"
@@ -29,6 +30,24 @@ def verified_identity(sociallogin: SocialLogin) -> VerifiedIdentity | None:
     """The identity the callback verified for this login (kept in its state, which survives a
     re-authentication), or None."""
     return VerifiedIdentity.from_dict(sociallogin.state.get(IDENTITY_STATE_KEY))
+
+
+PRIVATE_KEY_JWT = "private_key_jwt"
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+class PrivateKeyJwtClient(OAuth2Client):
+    """The code exchange authenticated by a signed client assertion (private_key_jwt) instead of a secret."""
+
+    def __init__(self, *args: Any, assertion: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._assertion = assertion
+
+    def get_access_token(self, code: Any, pkce_code_verifier: Any = None, extra_data: Any = None) -> Any:
+        # No secret is configured, so the base class sends only client_id (empty fields are dropped).
+        data = {**(extra_data or {}), "client_assertion_type": ASSERTION_TYPE}
+        data["client_assertion"] = self._assertion(self.access_token_url)
+        return super().get_access_token(code, pkce_code_verifier=pkce_code_verifier, extra_data=data)
 
 
 class EidOAuth2Adapter(OpenIDConnectOAuth2Adapter):
@@ -45,6 +64,36 @@ class EidOAuth2Adapter(OpenIDConnectOAuth2Adapter):
         if config.get("issuer") != self.issuer():
             raise EidRejected("discovery-issuer")
         return config
+
+    def get_client(self, request: HttpRequest, app: SocialApp) -> Any:
+        settings = app.settings
+        if settings.get("token_auth_method") != PRIVATE_KEY_JWT:
+            return super().get_client(request, app)
+
+        def assertion(token_url: str) -> str:
+            # Read when used: the key file may be rotated without a restart, and stays out of settings.
+            with open(str(settings["private_key_file"]), encoding="utf-8") as key_file:
+                private_key = key_file.read()
+            return client_assertion(
+                client_id=app.client_id,
+                token_url=token_url,
+                private_key_pem=private_key,
+                algorithm=str(settings.get("signing_alg") or "RS256"),
+                key_id=str(settings.get("key_id") or ""),
+            )
+
+        return PrivateKeyJwtClient(
+            self.request,
+            app.client_id,
+            "",
+            self.access_token_method,
+            self.access_token_url,
+            self.get_callback_url(request, app),
+            scope_delimiter=self.scope_delimiter,
+            headers=self.headers,
+            basic_auth=False,
+            assertion=assertion,
+        )
 
     def complete_login(self, request: HttpRequest, app: SocialApp, token: SocialToken, **kwargs: Any) -> Any:
         response = kwargs.get("response") or {}
