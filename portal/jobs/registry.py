@@ -36,6 +36,8 @@ class JobKind:
     # Seconds; None: the worker's defaults (CELERY_TASK_SOFT_TIME_LIMIT / CELERY_TASK_TIME_LIMIT).
     soft_time_limit: int | None = None
     time_limit: int | None = None
+    # The work reads the citizen's record (a summary, a link's files): "Try again" is offered only with one.
+    needs_record: bool = False
     # The setting (e.g. "EXPORT_CREATE_RATE") whose rate bounds how many of these a citizen may start: the
     # page that creates them counts under that name, and so does the job page's "Try again".
     rate_setting: str | None = None
@@ -59,6 +61,7 @@ def job_kind(
     soft_time_limit: int | None = None,
     time_limit: int | None = None,
     rate_setting: str | None = None,
+    needs_record: bool = False,
 ) -> Callable[[Callable[[Job, ProgressReporter], JobOutcome]], Callable[[Job, ProgressReporter], JobOutcome]]:
     if queue not in QUEUES:
         raise ValueError(f"Unknown queue {queue!r}")
@@ -79,6 +82,7 @@ def job_kind(
             soft_time_limit=soft_time_limit,
             time_limit=time_limit,
             rate_setting=rate_setting,
+            needs_record=needs_record,
         )
         return run
 
@@ -98,6 +102,11 @@ def kind_home(name: str) -> tuple[str, str | Promise] | None:
     """(URL name, label) of the page the job page links back to, if the kind has one."""
     kind = _KINDS.get(name)
     return (kind.home_url_name, kind.home_label) if kind and kind.home_url_name else None
+
+
+def kind_needs_record(name: str) -> bool:
+    kind = _KINDS.get(name)
+    return bool(kind and kind.needs_record)
 
 
 def kind_rate_setting(name: str) -> str | None:

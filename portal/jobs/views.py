@@ -11,7 +11,14 @@ from django.views.decorators.http import require_GET, require_POST
 from portal.accounts.auth import request_citizen
 from portal.jobs import services
 from portal.jobs.models import JobStatus
-from portal.jobs.registry import kind_get, kind_home, kind_rate_setting, kind_result_label, kind_title
+from portal.jobs.registry import (
+    kind_get,
+    kind_home,
+    kind_needs_record,
+    kind_rate_setting,
+    kind_result_label,
+    kind_title,
+)
 from portal.jobs.selectors import jobs_of_owner
 from portal.security import data_out_rate_exceeded, rate_limited
 
@@ -48,6 +55,7 @@ def job_detail(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
             "home": kind_home(job.kind),
             # "Try again": on the page (hidden until the job fails) for every kind that still exists.
             "can_retry": _kind_exists(job.kind),
+            "needs_record": kind_needs_record(job.kind),
         },
     )
 

@@ -17,6 +17,7 @@ from sharing.exports.services import EXPORT_KIND, export_run
     time_limit=settings.EXPORT_TIME_LIMIT,
     # "Try again" counts against the same rate (and counter) as the page that creates these.
     rate_setting="EXPORT_CREATE_RATE",
+    needs_record=True,
 )
 def sharing_export(job: Job, report: ProgressReporter) -> JobOutcome:
     return export_run(job=job, report=report)

@@ -11,9 +11,7 @@ from django.views.decorators.http import require_GET
 
 from portal.accounts.auth import request_citizen
 from portal.accounts.services import profile_ensure
-from portal.records.selectors import has_record
 from portal.security import letting_data_out
-from sharing.document import NO_RECORD
 from sharing.exports import selectors, services
 from sharing.models import ExportFormat
 from sharing.selection import SelectionForm, section_choices
@@ -41,9 +39,6 @@ def exports(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return _exports_page(request)
     owner = request_citizen(request)
-    if not has_record(owner=owner):
-        # The page offers no button then (it says what to do first): a job now could only fail.
-        return _exports_page(request, error=gettext(NO_RECORD), status=400)
     selection = SelectionForm(request.POST)
     if not selection.is_valid():
         return _exports_page(request, error=gettext(selection.first_error()), status=400)

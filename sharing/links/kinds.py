@@ -17,6 +17,7 @@ from sharing.links.services import SHARE_KIND, share_prepare
     time_limit=settings.EXPORT_TIME_LIMIT,
     # "Try again" counts against the same rate (and counter) as the page that creates these.
     rate_setting="SHARE_CREATE_RATE",
+    needs_record=True,
 )
 def sharing_share(job: Job, report: ProgressReporter) -> JobOutcome:
     return share_prepare(job=job, report=report)

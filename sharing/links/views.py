@@ -18,7 +18,6 @@ from core.ips.sections import SECTION_BY_KEY
 from portal.accounts.auth import request_citizen
 from portal.accounts.reauth import WITHHELD_FIELD
 from portal.accounts.services import profile_ensure
-from portal.records.selectors import has_record
 from portal.security import letting_data_out
 from sharing.links import selectors, services
 from sharing.links.services import ShareStatus
@@ -42,10 +41,6 @@ def _expiry_choices() -> list[tuple[int, str]]:
 
 # Never kept in a session, not even while a POST waits for the password (see portal.accounts.reauth).
 SECRET_FIELDS = ("passcode",)
-NO_RECORD_TO_SHARE = gettext_noop(
-    "The portal holds no record of you yet, so there is nothing to share. "
-    "Fetch your records first, then make the link."
-)
 
 
 def _kept_choices(request: HttpRequest) -> dict[str, Any] | None:
@@ -106,8 +101,6 @@ def shares_view(request: HttpRequest) -> HttpResponse:
             ),
         )
     owner = request_citizen(request)
-    if not has_record(owner=owner):
-        return _shares_page(request, error=gettext(NO_RECORD_TO_SHARE), status=400)
     selection = SelectionForm(request.POST)
     if not selection.is_valid():
         return _shares_page(request, error=gettext(selection.first_error()), status=400)

@@ -12,14 +12,12 @@ from portal.jobs.models import Job
 from portal.records.models import AuthMode, Connection, Pull
 from portal.records.selectors import readiness
 from portal.records.services import pull_start
-from sharing.models import Share
 from tests.records.conftest import PATIENT_SYSTEM, make_source
 from tests.sharing.conftest import store_example
 
 pytestmark = pytest.mark.django_db
 
 LOW, SUBSTANTIAL, HIGH = (f"http://eidas.europa.eu/LoA/{level}" for level in ("low", "substantial", "high"))
-DAY = 24 * 60 * 60
 
 
 def bind(user: User, acr: str, *, subject: str = "eid-subject") -> NationalIdentity:
@@ -116,10 +114,6 @@ def test_a_brand_new_account_is_led_to_the_eid_and_offered_nothing_that_fails(
     shares = citizen_client.get("/shares/").content.decode()
     assert 'data-testid="share-form"' not in shares
     assert 'data-testid="no-record"' in shares
-    refused = citizen_client.post("/shares/", {"expires_in": DAY})
-    assert refused.status_code == 400
-    assert "nothing to share" in refused.content.decode()
-    assert not Share.objects.exists()
 
 
 def test_with_a_record_the_next_step_is_gone_and_the_buttons_are_back(

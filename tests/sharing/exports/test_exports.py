@@ -164,7 +164,7 @@ def test_an_invalid_document_fails_the_job_with_reasons_and_leaves_no_file(
     assert AuditEntry.objects.filter(owner=patricia, action=Action.EXPORT_FAILED).count() == 1
 
 
-def test_no_record_yet_offers_no_button_and_refuses_the_request(
+def test_no_record_yet_offers_no_button_and_a_request_fails_clearly_with_no_try_again(
     citizen_client: Client, citizen: User
 ) -> None:
     page = citizen_client.get("/exports/").content.decode()
@@ -172,16 +172,16 @@ def test_no_record_yet_offers_no_button_and_refuses_the_request(
     assert 'data-testid="no-record"' in page
     assert 'data-testid="next-step"' in page
 
-    response = post_export(citizen_client)
-    assert response.status_code == 400
-    assert "Fetch your records first" in response.content.decode()
-    assert not Export.objects.exists()
-    assert not Job.objects.exists()
+    # A request made anyway (the URL contract: a job page) fails with the reason and the way on.
+    _export, job = run_export(citizen_client)
+    assert job.status == JobStatus.FAILED
+    assert "Fetch your records first" in job.detail
+    job_page = citizen_client.get(f"/jobs/{job.id}/").content.decode()
+    assert 'data-testid="job-retry"' not in job_page
+    assert 'data-testid="next-step"' in job_page
 
 
-def test_a_record_gone_before_the_job_runs_is_a_clear_failure(
-    citizen_client: Client, patricia: User
-) -> None:
+def test_a_record_gone_before_the_job_runs_is_a_clear_failure(citizen_client: Client, patricia: User) -> None:
     response = post_export(citizen_client)
     assert response.status_code == 302
     StoredResource.objects.filter(owner=patricia).delete()
@@ -191,6 +191,9 @@ def test_a_record_gone_before_the_job_runs_is_a_clear_failure(
     job = Job.objects.get(id=export.job_id)
     assert job.status == JobStatus.FAILED
     assert "Fetch your records first" in job.detail
+    # With the record back, "Try again" is offered again.
+    store_example(patricia)
+    assert 'data-testid="job-retry"' in citizen_client.get(f"/jobs/{job.id}/").content.decode()
 
 
 @pytest.mark.parametrize(
