@@ -234,6 +234,14 @@ FHIR_MAX_RESPONSE_SECONDS = env.float("FHIR_MAX_RESPONSE_SECONDS", default=120.0
 FHIR_AUTH_TRUSTED_HOSTS: list[str] = env.list("FHIR_AUTH_TRUSTED_HOSTS", default=[])
 if _bad_hosts := [host for host in FHIR_AUTH_TRUSTED_HOSTS if not _fhir_trust.is_host_name(host)]:
     raise ImproperlyConfigured(f"FHIR_AUTH_TRUSTED_HOSTS: not a bare host name: {', '.join(_bad_hosts)}")
+# Exact origins (scheme://host:port) besides a data source's own whose token/authorize endpoints its discovery
+# may name, e.g. a local sandbox's authorization server on a port of its own; plain http only on loopback.
+FHIR_AUTH_TRUSTED_ORIGINS: list[str] = env.list("FHIR_AUTH_TRUSTED_ORIGINS", default=[])
+if _bad_origins := [origin for origin in FHIR_AUTH_TRUSTED_ORIGINS if not _fhir_trust.is_origin(origin)]:
+    raise ImproperlyConfigured(
+        "FHIR_AUTH_TRUSTED_ORIGINS: not an https origin or a loopback http origin (scheme://host:port): "
+        + ", ".join(_bad_origins)
+    )
 
 # ---------------------------------------------------------------------------- accounts (django-allauth)
 

@@ -3,11 +3,17 @@
 Runs the `sekmet-fhir` server from its own venv (`make sandbox`):
 
     var/sandbox-venv/bin/python sandbox/launch.py --port 8090 --data-dir var/sandbox-run \
-        --examples var/ips-2.0.0/package/example [--load FILE]... [--smart-client-id ID ...]
+        --examples var/ips-2.0.0/package/example [--load FILE]... \
+        [--smart-client-id ID ... | --authorization-server ISSUER]
 
 Every start is fresh: the old database is deleted, the HL7 IPS 2.0.0 example bundles and every --load file
 are stored, and only then does the server listen, so a 200 from `<base>/metadata` means "fully loaded".
 It prints `sandbox ready <base_url>` once listening and exits cleanly on SIGTERM or SIGINT.
+
+Open by default. `--smart-client-id` requires SMART backend-services tokens from the server's own token
+endpoint. `--authorization-server ISSUER` makes it a SMART App Launch data source instead: its
+smart-configuration names that authorization server (sandbox/eid/authorization-server.mjs), and every request
+but /metadata needs one of its access tokens, which opens one patient's record only (patient_access.py).
 
 The server falls short of a national endpoint in three ways, mended here and never in the portal:
 it has no search parameters for a few IPS resource types, its Patient/$everything misses resources,
@@ -27,6 +33,7 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
+from patient_access import PatientAccessGuard, TokenVerifier, discover, smart_configuration
 from sekmet.config import ServerAuth, Settings, SimulatorSettings, SmartClient, ValidationSettings
 from sekmet.fhir.bundle import process_bundle
 from sekmet.fhir.common import FhirError
@@ -103,7 +110,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--smart-client-secret-file", type=Path, help="client secret (first line)")
     parser.add_argument("--smart-public-key-file", type=Path, help="PEM public key for private_key_jwt")
     parser.add_argument("--smart-scopes", default="system/*.read")
+    parser.add_argument(
+        "--authorization-server",
+        metavar="ISSUER",
+        help="require SMART App Launch access tokens of this authorization server, one patient each",
+    )
     args = parser.parse_args(argv)
+    if args.authorization_server and args.smart_client_id:
+        parser.error("--authorization-server and --smart-client-id are two different modes: choose one")
     smart_extras = args.smart_client_secret_file or args.smart_public_key_file
     if smart_extras and not args.smart_client_id:
         parser.error("--smart-client-secret-file / --smart-public-key-file need --smart-client-id")
@@ -195,6 +209,20 @@ def load_bundles(service: Any, paths: list[Path], examples_dir: Path) -> int:
     return stored
 
 
+def patient_access_guard(app: Any, issuer: str, base_url: str) -> PatientAccessGuard:
+    """The FHIR server behind the SMART App Launch check, with the authorization server's keys loaded."""
+    discovery = discover(issuer)
+    verifier = TokenVerifier(issuer=discovery["issuer"], audience=base_url, jwks_uri=discovery["jwks_uri"])
+    verifier.load_keys()
+    return PatientAccessGuard(
+        app,
+        verifier=verifier,
+        configuration=smart_configuration(discovery),
+        base_url=base_url,
+        has_search_param=lambda rtype, name: name in PARAMS.get(rtype, {}),
+    )
+
+
 def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
@@ -239,7 +267,10 @@ def main(argv: list[str] | None = None) -> int:
         f"sandbox loaded {count} resources from {len(examples) + len(args.load)} files in {took:.2f} s\n"
     )
 
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    served: Any = app
+    if args.authorization_server:
+        served = patient_access_guard(app, args.authorization_server, settings.base_url)
+    config = uvicorn.Config(served, host=args.host, port=args.port, log_level="warning", access_log=False)
     server = SandboxServer(config)
     server.ready_line = f"sandbox ready {settings.base_url}"
     server.run()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make run`: migrate, seed the demo, start the local FHIR and eID sandboxes, then the web server, one Celery
-# worker and beat until Ctrl-C.
+# `make run`: migrate, seed the demo, start the local FHIR and eID sandboxes and the SMART launch source (a FHIR
+# sandbox behind its own authorization server), then the web server, one Celery worker and beat until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +16,17 @@ FHIR_SANDBOX_URL="${FHIR_SANDBOX_URL%/}"
 # The national eID citizens sign in with (OpenID Connect); on this machine it is the local eID sandbox.
 export EID_SANDBOX_URL="${EID_SANDBOX_URL:-http://127.0.0.1:8091}"
 EID_SANDBOX_URL="${EID_SANDBOX_URL%/}"
+# A data source citizens connect by SMART standalone launch: on this machine a second FHIR sandbox whose access
+# tokens come from the SMART authorization server sandbox, where the citizen signs in and approves.
+SMART_FHIR_SANDBOX_URL="${SMART_FHIR_SANDBOX_URL:-http://127.0.0.1:8092/fhir}"
+SMART_FHIR_SANDBOX_URL="${SMART_FHIR_SANDBOX_URL%/}"
+SMART_AUTH_SANDBOX_URL="${SMART_AUTH_SANDBOX_URL:-http://127.0.0.1:8093}"
+SMART_AUTH_SANDBOX_URL="${SMART_AUTH_SANDBOX_URL%/}"
+LOCAL_URL='^http://(127\.0\.0\.1|localhost)(:([0-9]+))?(/.*)?$'
+if [[ $SMART_AUTH_SANDBOX_URL =~ $LOCAL_URL ]]; then
+  # The authorization server has an origin of its own: the portal sends it secrets only when told to trust it.
+  export FHIR_AUTH_TRUSTED_ORIGINS="${FHIR_AUTH_TRUSTED_ORIGINS:+${FHIR_AUTH_TRUSTED_ORIGINS},}${SMART_AUTH_SANDBOX_URL}"
+fi
 BIN=.venv/bin
 SANDBOX_PYTHON="${SANDBOX_VENV:-var/sandbox-venv}/bin/python"
 IPS_EXAMPLES=var/ips-2.0.0/package/example
@@ -23,7 +34,7 @@ IPS_EXAMPLES=var/ips-2.0.0/package/example
 $BIN/python manage.py migrate --noinput -v0
 # Without Redis the rate limits count in a database table that every web process shares.
 $BIN/python manage.py createcachetable
-$BIN/python manage.py seed_demo
+$BIN/python manage.py seed_demo --smart-launch-url "$SMART_FHIR_SANDBOX_URL"
 
 pids=()
 stop_all() {
@@ -107,6 +118,48 @@ if [[ $EID_SANDBOX_URL =~ ^http://(127\.0\.0\.1|localhost)(:([0-9]+))?(/.*)?$ ]]
   eid_line="eID sandbox:          ${EID_SANDBOX_URL} (sign in as Patricia Jordana: no password)"
 fi
 
+smart_line="SMART launch source:  ${SMART_FHIR_SANDBOX_URL} (not started here)"
+if [[ $SMART_FHIR_SANDBOX_URL =~ $LOCAL_URL ]]; then
+  smart_host="${BASH_REMATCH[1]}"
+  smart_port="${BASH_REMATCH[3]:-80}"
+  if [[ "${BASH_REMATCH[4]}" != "/fhir" ]]; then
+    echo "SMART_FHIR_SANDBOX_URL=${SMART_FHIR_SANDBOX_URL} is on this machine, but the local sandbox serves" \
+      "only http://${smart_host}:<port>/fhir." >&2
+    exit 1
+  fi
+  if ! [[ $SMART_AUTH_SANDBOX_URL =~ $LOCAL_URL ]] || [[ -n "${BASH_REMATCH[4]}" ]]; then
+    echo "SMART_AUTH_SANDBOX_URL=${SMART_AUTH_SANDBOX_URL}: the local SMART sandbox's authorization server" \
+      "runs on this machine, at http://127.0.0.1:<port> without a path." >&2
+    exit 1
+  fi
+  auth_host="${BASH_REMATCH[1]}"
+  auth_port="${BASH_REMATCH[3]:-80}"
+  # First the authorization server (the FHIR sandbox fetches its keys at start), sessions and keys in memory.
+  node sandbox/eid/authorization-server.mjs --host "$auth_host" --port "$auth_port" \
+    --fhir-base-url "$SMART_FHIR_SANDBOX_URL" &
+  auth_pid=$!
+  pids+=("$auth_pid")
+  if ! wait_for_sandbox "${SMART_AUTH_SANDBOX_URL}/.well-known/openid-configuration" "$auth_pid"; then
+    echo "The SMART authorization server sandbox did not start at ${SMART_AUTH_SANDBOX_URL} (its output is" \
+      "above; is port ${auth_port} in use? has \`make sandbox\` run?)." >&2
+    exit 1
+  fi
+  # The IPS examples and Freja Lund Holm's record; every request needs one of the authorization server's tokens.
+  "$SANDBOX_PYTHON" sandbox/launch.py --host "$smart_host" --port "$smart_port" \
+    --data-dir "${VAR_DIR:-var}/smart-sandbox-run" --examples "$IPS_EXAMPLES" \
+    --load sandbox/fixtures/Bundle-freja-lund-holm.json --authorization-server "$SMART_AUTH_SANDBOX_URL" &
+  smart_pid=$!
+  pids+=("$smart_pid")
+  if ! wait_for_sandbox "${SMART_FHIR_SANDBOX_URL}/metadata" "$smart_pid"; then
+    echo "The SMART launch FHIR sandbox did not start at ${SMART_FHIR_SANDBOX_URL} (its output is above;" \
+      "is port ${smart_port} in use?)." >&2
+    exit 1
+  fi
+  smart_line="SMART launch source:  ${SMART_FHIR_SANDBOX_URL}, sign-in at ${SMART_AUTH_SANDBOX_URL}
+                        (on Your records press \"Connect: sign in at this source\", choose a test patient such
+                        as Patricia Jordana, press Approve, then Fetch my records)"
+fi
+
 $BIN/celery -A portal worker -Q default,pull,export --concurrency 2 -l INFO --without-mingle --without-gossip &
 pids+=($!)
 $BIN/celery -A portal beat -l INFO &
@@ -121,6 +174,7 @@ cat <<BANNER
   Health:               http://127.0.0.1:${PORT}/healthz
   ${sandbox_line}
   ${eid_line}
+  ${smart_line}
   Ctrl-C stops everything started here.
 
 BANNER

@@ -27,7 +27,7 @@ REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 IPS_EXAMPLES = Path(os.environ.get("IPS_EXAMPLES_DIR", REPO / "var" / "ips-2.0.0" / "package" / "example"))
 
 # The local FHIR sandbox (a real FHIR server process) and its fixtures.
-pytest_plugins = ["tests.sandbox_fixtures", "tests.eid_fixtures"]
+pytest_plugins = ["tests.sandbox_fixtures", "tests.eid_fixtures", "tests.smart_launch_fixtures"]
 
 
 def service_missing(reason: str) -> None:

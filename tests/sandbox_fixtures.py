@@ -1,7 +1,8 @@
 """The local FHIR sandbox (sandbox/launch.py) as a real server process for tests, open or SMART-protected.
 
 `fhir_sandbox` and `smart_fhir_sandbox` start once per session and hold the HL7 IPS 2.0.0 examples; a test
-that changes upstream data takes `fresh_fhir_sandbox` (its own server and database) instead.
+that changes upstream data takes `fresh_fhir_sandbox` (its own server and database) instead. The SMART App
+Launch data source (the sandbox behind its own authorization server) is in tests/smart_launch_fixtures.py.
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ def start_sandbox(
     log_path: Path,
     smart: SmartClientSpec | None = None,
     load: Sequence[Path] = (),
+    authorization_server: str | None = None,
 ) -> SandboxHandle:
     """Start the launcher and return once it serves, with every example and `load` bundle stored."""
     from tests.conftest import IPS_EXAMPLES, REPO, service_missing, start_process, wait_for
@@ -112,6 +114,8 @@ def start_sandbox(
             key_file = data_dir / "client-public-key.pem"
             key_file.write_text(smart.public_key_pem, encoding="utf-8")
             args += ["--smart-public-key-file", str(key_file)]
+    if authorization_server is not None:  # SMART App Launch: tokens of that server, one patient each
+        args += ["--authorization-server", authorization_server]
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
     process = start_process(args, env=env, log_path=log_path)
     base_url = f"http://127.0.0.1:{port}/fhir"

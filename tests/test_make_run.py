@@ -41,6 +41,10 @@ def test_make_run_from_a_clean_clone(tmp_path: Path) -> None:
     eid_port = free_port()
     eid_url = f"http://127.0.0.1:{eid_port}"
     env["EID_SANDBOX_URL"] = eid_url
+    smart_port, auth_port = free_port(), free_port()
+    smart_url, auth_url = f"http://127.0.0.1:{smart_port}/fhir", f"http://127.0.0.1:{auth_port}"
+    env["SMART_FHIR_SANDBOX_URL"] = smart_url
+    env["SMART_AUTH_SANDBOX_URL"] = auth_url
     portal = start_process(["make", "run"], env=env, log_path=tmp_path / "make-run.log", cwd=clone)
     base = f"http://127.0.0.1:{port}"
 
@@ -113,6 +117,27 @@ def test_make_run_from_a_clean_clone(tmp_path: Path) -> None:
         page = browser.get(f"{base}/records/", timeout=10).text
         assert "enicillin" in page
         assert "ypertension" in page
+
+        # The SMART launch source: its sandbox names the authorization server make run started, and Connect
+        # sends the citizen there to sign in (the portal trusts that server's origin).
+        assert f"SMART launch source:  {smart_url}, sign-in at {auth_url}" in portal.log()
+        configuration = requests.get(f"{smart_url}/.well-known/smart-configuration", timeout=10).json()
+        assert configuration["authorization_endpoint"].startswith(f"{auth_url}/")
+        connect = re.search(r'action="(/records/connect/\d+/)"', page)
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+        assert connect is not None, page[:2000]
+        assert token is not None
+        launched = browser.post(
+            f"{base}{connect[1]}",
+            data={"csrfmiddlewaretoken": token[1]},
+            headers={"Referer": f"{base}/records/"},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert launched.status_code == 302, launched.text[:2000]
+        assert launched.headers["Location"].startswith(configuration["authorization_endpoint"] + "?")
+        sign_in = requests.get(launched.headers["Location"], timeout=10)
+        assert "Patricia Jordana" in sign_in.text
     finally:
         # Ctrl-C reaches the whole foreground process group.
         if portal.process.poll() is None:
@@ -125,6 +150,8 @@ def test_make_run_from_a_clean_clone(tmp_path: Path) -> None:
     wait_for(lambda: not port_open(port), timeout=30, what="the web server to stop")
     wait_for(lambda: not port_open(sandbox_port), timeout=30, what="the FHIR sandbox to stop")
     wait_for(lambda: not port_open(eid_port), timeout=30, what="the eID sandbox to stop")
+    wait_for(lambda: not port_open(smart_port), timeout=30, what="the SMART launch FHIR sandbox to stop")
+    wait_for(lambda: not port_open(auth_port), timeout=30, what="the SMART authorization server to stop")
     try:
         os.killpg(portal.process.pid, 0)
         leftovers = True

@@ -8,7 +8,10 @@ An endpoint is believed only
 - over https, on the data source's own host or on a host the operator trusts (`FHIR_AUTH_TRUSTED_HOSTS`): the
   certificate vouches for the host name, so any port on it will do;
 - over plain http only for a local sandbox: the data source itself is at http on a loopback host, and the
-  endpoint is at exactly that origin (nothing vouches for a plain-http answer, so not even another port).
+  endpoint is at exactly that origin (nothing vouches for a plain-http answer, so not even another port), or
+  at exactly an origin the operator lists (`FHIR_AUTH_TRUSTED_ORIGINS`: `scheme://host:port`, plain http
+  only on a loopback host), such as the sandbox's authorization server on a port of its own. A listed https
+  origin is trusted at exactly that port.
 
 Everything else is refused with a short reason for operators' logs (never the URL itself: that is upstream
 text).
@@ -66,6 +69,28 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def normalise_origin(entry: str) -> tuple[str, str, int] | None:
+    """An allowlisted origin as (scheme, host, port), or None unless it is `scheme://host[:port]` and nothing
+    more (a trailing slash aside), over https, or over plain http on a loopback host."""
+    entry = entry.strip()
+    if any(char <= " " or char in "\\\x7f" for char in entry):
+        return None
+    parts = _parts(entry.removesuffix("/"))
+    if isinstance(parts, str):
+        return None
+    split, host, port = parts
+    if split.path or split.query or split.fragment or "?" in entry or "#" in entry:
+        return None
+    if split.scheme == "http" and not is_loopback(host):
+        return None
+    return split.scheme, host, port
+
+
+def is_origin(entry: str) -> bool:
+    """An origin allowlist entry: https://host[:port], or http://<loopback host>[:port]."""
+    return normalise_origin(entry) is not None
+
+
 def _parts(url: str) -> tuple[SplitResult, str, int] | str:
     """(split URL, normalised host, effective port), or the reason it has none."""
     parts = urlsplit(url)
@@ -85,7 +110,9 @@ def _parts(url: str) -> tuple[SplitResult, str, int] | str:
     return parts, host, port if port is not None else _DEFAULT_PORTS[parts.scheme]
 
 
-def endpoint_refusal(url: object, *, base_url: str, trusted_hosts: Iterable[str] = ()) -> str | None:
+def endpoint_refusal(
+    url: object, *, base_url: str, trusted_hosts: Iterable[str] = (), trusted_origins: Iterable[str] = ()
+) -> str | None:
     """None when the portal may send credentials to `url`, which the data source at `base_url` named;
     otherwise the reason it may not."""
     if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
@@ -100,10 +127,13 @@ def endpoint_refusal(url: object, *, base_url: str, trusted_hosts: Iterable[str]
     if isinstance(base, str):
         return BAD_BASE
     (parts, host, port), (base_parts, base_host, base_port) = target, base
+    sandbox = base_parts.scheme == "http" and is_loopback(base_host)
+    if (parts.scheme, host, port) in {normalise_origin(entry) for entry in trusted_origins}:
+        # Listed by the operator; plain http still only from a local sandbox, to another one on this machine.
+        return None if parts.scheme == "https" or sandbox else PLAIN_HTTP
     if parts.scheme == "https":
         trusted = {normalise_host(entry) for entry in trusted_hosts} - {None}
         return None if host == base_host or host in trusted else OTHER_HOST
-    sandbox = base_parts.scheme == "http" and is_loopback(base_host)
     if not sandbox:
         return PLAIN_HTTP
     return None if (host, port) == (base_host, base_port) else PLAIN_HTTP_ELSEWHERE

@@ -377,6 +377,7 @@ def smart_endpoints(
     endpoint: FhirEndpoint,
     *,
     trusted_hosts: Collection[str],
+    trusted_origins: Collection[str] = (),
     wanted: Collection[str] = ("token", "authorize"),
 ) -> dict[str, str]:
     """token/authorize URLs: /.well-known/smart-configuration first, then the CapabilityStatement.
@@ -395,13 +396,28 @@ def smart_endpoints(
         key: value for key, value in found.items() if key in wanted and isinstance(value, str) and value
     }
     for key, url in endpoints.items():
-        endpoint_check(url, base_url=endpoint.base_url, trusted_hosts=trusted_hosts, what=key)
+        endpoint_check(
+            url,
+            base_url=endpoint.base_url,
+            trusted_hosts=trusted_hosts,
+            trusted_origins=trusted_origins,
+            what=key,
+        )
     return endpoints
 
 
-def endpoint_check(url: str, *, base_url: str, trusted_hosts: Collection[str], what: str = "token") -> None:
+def endpoint_check(
+    url: str,
+    *,
+    base_url: str,
+    trusted_hosts: Collection[str],
+    trusted_origins: Collection[str] = (),
+    what: str = "token",
+) -> None:
     """Raise UpstreamError unless credentials may be sent to `url` for the data source at `base_url`."""
-    reason = trust.endpoint_refusal(url, base_url=base_url, trusted_hosts=trusted_hosts)
+    reason = trust.endpoint_refusal(
+        url, base_url=base_url, trusted_hosts=trusted_hosts, trusted_origins=trusted_origins
+    )
     if reason is not None:
         # The reason, never the URL: it is the upstream's text and may be built to mislead a log reader.
         raise UpstreamError(UNTRUSTED_ENDPOINT, detail=f"{what} endpoint refused: {reason}")

@@ -81,6 +81,11 @@ def _trusted_hosts() -> list[str]:
     return list(settings.FHIR_AUTH_TRUSTED_HOSTS)
 
 
+def _trusted_origins() -> list[str]:
+    # Exact origins besides a source's own (a local sandbox's authorization server on its own port, say).
+    return list(settings.FHIR_AUTH_TRUSTED_ORIGINS)
+
+
 def _retry_policy() -> RetryPolicy:
     return RetryPolicy(
         max_attempts=settings.FHIR_MAX_ATTEMPTS,
@@ -158,7 +163,12 @@ class BackendServicesToken:
 
     def _request(self) -> TokenResponse:
         source = self._source
-        endpoints = smart_endpoints(self._discovery, trusted_hosts=_trusted_hosts(), wanted=("token",))
+        endpoints = smart_endpoints(
+            self._discovery,
+            trusted_hosts=_trusted_hosts(),
+            trusted_origins=_trusted_origins(),
+            wanted=("token",),
+        )
         token_url = endpoints.get("token")
         if not token_url or not source.client_id:
             raise UpstreamError(NOT_CONFIGURED, detail="no token endpoint or client id")
@@ -206,7 +216,12 @@ class ConnectionToken:
             raise UpstreamError(RECONNECT, detail="no refresh token")
         source = connection.source
         # Checked before the refresh token is spent: a refused endpoint leaves the connection as it was.
-        endpoints = smart_endpoints(self._discovery, trusted_hosts=_trusted_hosts(), wanted=("token",))
+        endpoints = smart_endpoints(
+            self._discovery,
+            trusted_hosts=_trusted_hosts(),
+            trusted_origins=_trusted_origins(),
+            wanted=("token",),
+        )
         token_url = endpoints.get("token")
         if not token_url:
             raise UpstreamError(NOT_CONFIGURED, detail="no token endpoint")
@@ -351,9 +366,19 @@ def _patient(context: _PullContext) -> tuple[str, dict[str, Any] | None]:
     pull, endpoint = context.pull, context.endpoint
     connection, source = pull.connection, pull.source
     if source.auth_mode == AuthMode.SMART_LAUNCH:
-        if not connection.patient_id:
-            raise UpstreamError(RECONNECT, detail="no patient in the launch context")
-        return connection.patient_id, None
+        patient_id = connection.patient_id
+        if not upstream.is_resource_id(patient_id):
+            raise UpstreamError(RECONNECT, detail="no usable patient in the launch context")
+        # The launch names the patient; their Patient resource is the record's anchor (a summary needs it).
+        patient = upstream.resource_of_entry(
+            {"resource": endpoint.read(f"Patient/{patient_id}", expect="Patient")},
+            allowed_types=frozenset({"Patient"}),
+        )
+        if not isinstance(patient, dict) or patient.get("id") != patient_id:
+            raise UpstreamError(
+                RECONNECT, detail="the launch's patient is not the one the source answers with"
+            )
+        return patient_id, patient
     identity = identity_for_identifier_pulls(user=pull.owner, system=source.patient_identifier_system)
     if identity is None:
         raise JobError(NO_PATIENT)
@@ -412,7 +437,7 @@ def smart_launch_begin(*, session: Any, source: DataSource, redirect_uri: str) -
     """The authorisation URL to send the citizen to. `state` and the PKCE verifier stay in this session."""
     unsigned = FhirEndpoint(source.base_url, timeouts=_timeouts(source), retry=_retry_policy())
     # The authorize URL too: the citizen's browser, and their sign-in, would go there.
-    endpoints = smart_endpoints(unsigned, trusted_hosts=_trusted_hosts())
+    endpoints = smart_endpoints(unsigned, trusted_hosts=_trusted_hosts(), trusted_origins=_trusted_origins())
     if not endpoints.get("authorize") or not endpoints.get("token") or not source.client_id:
         raise UpstreamError(NOT_CONFIGURED, detail="no authorize/token endpoint or client id")
     verifier, challenge = pkce_pair()
@@ -451,7 +476,12 @@ def smart_launch_complete(
         raise UpstreamError(LAUNCH_INVALID, detail="unknown, used or expired state")
     source = DataSource.objects.get(pk=launch["source"], enabled=True, auth_mode=AuthMode.SMART_LAUNCH)
     # Checked when the launch began; again here, since the code and the secret go to it now.
-    endpoint_check(launch["token_url"], base_url=source.base_url, trusted_hosts=_trusted_hosts())
+    endpoint_check(
+        launch["token_url"],
+        base_url=source.base_url,
+        trusted_hosts=_trusted_hosts(),
+        trusted_origins=_trusted_origins(),
+    )
     response = token_request(
         launch["token_url"],
         {
@@ -464,8 +494,8 @@ def smart_launch_complete(
         timeouts=_timeouts(source),
         basic_auth=_confidential_client(source),
     )
-    if not response.patient:
-        raise UpstreamError(RECONNECT, detail="token response without a patient")
+    if not upstream.is_resource_id(response.patient):
+        raise UpstreamError(RECONNECT, detail="token response without a usable patient")
     connection, _created = Connection.objects.get_or_create(owner=owner, source=source)
     connection_store_tokens(connection=connection, response=response)
     audit_record(action=Action.SOURCE_CONNECTED, owner=owner, actor=owner, target=connection)

@@ -175,6 +175,7 @@ class FakeUpstream:
     def set_default_routes(self) -> None:
         self.routes["GET /fhir/metadata"] = Answer(body=capability())
         self.routes["GET /fhir/Patient"] = Answer(body=searchset([patient()]))
+        self.routes[f"GET /fhir/Patient/{PATIENT_ID}"] = Answer(body=patient())
 
     def _answer(self, seen: SeenRequest) -> Answer:
         route = self.routes.get(f"{seen.method} {seen.path}")

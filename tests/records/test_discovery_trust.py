@@ -10,8 +10,11 @@ portal for it.
 import base64
 import json
 import logging
+import os
 import secrets
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -336,3 +339,44 @@ def test_a_refresh_token_is_never_sent_where_discovery_points_elsewhere(
     connection.refresh_from_db()
     assert connection.refresh_token() == refresh
     assert connection.status == ConnectionStatus.ACTIVE
+
+
+def test_an_operator_trusted_origin_gets_the_token_request_and_nothing_near_it_does(
+    fake_upstream: FakeUpstream, recorder: Recorder, linked_citizen: User, settings: Any
+) -> None:
+    secret = secrets.token_urlsafe(24)
+    make_source(
+        fake_upstream.base_url, auth_mode=AuthMode.BACKEND_SERVICES, client_id="portal", client_secret=secret
+    )
+    # The local sandbox's discovery names a token endpoint on another port: its authorization server's.
+    _hostile_discovery(fake_upstream, recorder, "smart-configuration, same host, another port, http")
+
+    # Listed, but not that origin: another port, another name for this machine, https.
+    settings.FHIR_AUTH_TRUSTED_ORIGINS = [
+        f"http://127.0.0.1:{recorder.port + 1}",
+        f"http://localhost:{recorder.port}",
+        f"https://127.0.0.1:{recorder.port + 1}",
+    ]
+    job, pull = pull_now(linked_citizen)
+    assert job.status == JobStatus.FAILED
+    _assert_failed_clearly(pull, job.detail)
+    assert recorder.connections == 0
+
+    # Exactly that origin: the token request goes there, with the client's credentials.
+    settings.FHIR_AUTH_TRUSTED_ORIGINS = [f"http://127.0.0.1:{recorder.port}"]
+    pull_now(linked_citizen)
+    [(path, headers, _body)] = recorder.requests
+    assert path == "/token"
+    assert headers["Authorization"] == f"Basic {base64.b64encode(f'portal:{secret}'.encode()).decode()}"
+
+
+@pytest.mark.parametrize(
+    "origin", ["http://fhir.example.org:8093", "127.0.0.1:8093", "http://127.0.0.1:8093/auth"]
+)
+def test_the_settings_refuse_an_origin_the_portal_could_not_trust(origin: str) -> None:
+    env = {**os.environ, "SECRET_KEY": "x", "FHIR_AUTH_TRUSTED_ORIGINS": origin}
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import portal.settings"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert loaded.returncode != 0
+    assert "FHIR_AUTH_TRUSTED_ORIGINS" in loaded.stderr

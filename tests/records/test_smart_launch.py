@@ -1,6 +1,7 @@
 """SMART standalone launch: PKCE S256, state bound to the session, tokens encrypted, refresh tokens used once.
 
-No authorization server that runs user launches is available here yet, so the scripted upstream plays it.
+The scripted upstream plays the authorization server where a test needs to see or bend what is sent; the last
+test runs the launch against the real one (tests/smart_launch_fixtures.py).
 """
 
 import base64
@@ -9,6 +10,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
+from django.core.management import call_command
 from django.db import connection as db_connection
 from django.test import Client
 from django.utils import timezone
@@ -16,9 +19,19 @@ from django.utils import timezone
 from portal.accounts.models import User
 from portal.jobs.models import JobStatus
 from portal.records import services
-from portal.records.models import AuthMode, Connection, ConnectionStatus, StoredResource
+from portal.records.models import AuthMode, Connection, ConnectionStatus, DataSource, StoredResource
 from tests.records.conftest import make_source, pull_now
-from tests.records.fake_upstream import PATIENT_ID, Answer, FakeUpstream, SeenRequest, condition, searchset
+from tests.records.fake_upstream import (
+    PATIENT_ID,
+    Answer,
+    FakeUpstream,
+    SeenRequest,
+    condition,
+    patient,
+    searchset,
+)
+from tests.sandbox.html_forms import follow_on, press
+from tests.smart_launch_fixtures import CALLBACK_PATH, SmartLaunchHandle, launch_patients, launch_source
 
 pytestmark = pytest.mark.django_db
 
@@ -140,6 +153,46 @@ def test_pull_refreshes_an_expired_token_and_uses_each_refresh_token_once(
     connection.refresh_from_db()
     assert connection.refresh_token() == "refresh-2"
     assert StoredResource.objects.filter(owner=citizen, resource_type="Condition").count() == 1
+    # The launch's patient is read and stored: a summary needs the Patient.
+    assert fake_upstream.requests_to(f"/fhir/Patient/{PATIENT_ID}")
+    assert StoredResource.objects.filter(owner=citizen, resource_type="Patient").count() == 1
+
+
+def _connected(citizen: User, source: DataSource, patient_id: str) -> Connection:
+    connection = Connection.objects.create(owner=citizen, source=source, patient_id=patient_id)
+    services.connection_store_tokens(
+        connection=connection,
+        response=services.TokenResponse(access_token="good", expires_in=3600, refresh_token="r"),
+    )
+    return connection
+
+
+@pytest.mark.parametrize("patient_id", ["../Observation", "a b", ""])
+def test_a_launch_patient_that_is_not_a_fhir_id_is_never_asked_for(
+    fake_upstream: FakeUpstream, citizen: User, patient_id: str
+) -> None:
+    source = make_source(fake_upstream.base_url, auth_mode=AuthMode.SMART_LAUNCH, client_id="portal-app")
+    _connected(citizen, source, patient_id)
+
+    job, _pull = pull_now(citizen)
+
+    assert job.status == JobStatus.FAILED
+    assert job.detail == services.RECONNECT
+    assert not [seen for seen in fake_upstream.requests if seen.path.startswith("/fhir/Patient")]
+    assert not StoredResource.objects.exists()
+
+
+def test_a_source_answering_with_another_patient_than_the_launch_named_is_refused(
+    fake_upstream: FakeUpstream, citizen: User
+) -> None:
+    source = make_source(fake_upstream.base_url, auth_mode=AuthMode.SMART_LAUNCH, client_id="portal-app")
+    _connected(citizen, source, PATIENT_ID)
+    fake_upstream.routes[f"GET /fhir/Patient/{PATIENT_ID}"] = Answer(body=patient("someone-else"))
+
+    job, _pull = pull_now(citizen)
+
+    assert job.status == JobStatus.FAILED
+    assert not StoredResource.objects.exists()
 
 
 def test_a_refused_refresh_asks_the_citizen_to_reconnect(
@@ -174,3 +227,90 @@ def test_the_record_page_offers_to_connect_a_launch_source(
     page: Any = citizen_client.get("/records/").content.decode()
 
     assert f'action="/records/connect/{source.pk}/"' in page
+
+
+# ---------------------------------------------------------------------- the real authorization server
+
+
+@pytest.mark.integration
+def test_a_launch_at_the_real_authorization_server_connects_pulls_and_refreshes(
+    smart_launch_sandbox: SmartLaunchHandle, citizen: User, settings: Any
+) -> None:
+    settings.FHIR_AUTH_TRUSTED_ORIGINS = [smart_launch_sandbox.trusted_origin]
+    settings.ALLOWED_HOSTS = ["127.0.0.1"]
+    source = launch_source(smart_launch_sandbox)
+    # The server takes redirect URIs on loopback hosts only: the portal is asked at 127.0.0.1.
+    portal = Client(HTTP_HOST="127.0.0.1:8000")
+    portal.force_login(citizen)
+    issuer = smart_launch_sandbox.authorization_server.url
+
+    started = portal.post(f"/records/connect/{source.pk}/")
+    assert started.status_code == 302
+    assert started["Location"].startswith(f"{issuer}/auth?")
+    browser = requests.Session()
+    sign_in = follow_on(browser, browser.get(started["Location"], allow_redirects=False, timeout=10), issuer)
+    approve = follow_on(browser, press(browser, sign_in, "Freja Lund Holm"), issuer)
+    back = follow_on(browser, press(browser, approve, "Approve"), issuer)
+    callback = urlsplit(back.headers["Location"])
+    assert (callback.netloc, callback.path) == ("127.0.0.1:8000", CALLBACK_PATH)
+    connected = portal.get(f"{callback.path}?{callback.query}")
+    assert connected.status_code == 302, connected.content[:500]
+    assert connected["Location"] == "/records/"
+
+    connection = Connection.objects.get(owner=citizen, source=source)
+    assert connection.patient_id == launch_patients()["Freja Lund Holm"]
+    job, _pull = pull_now(citizen)
+    assert job.status == JobStatus.SUCCEEDED, job.detail
+    stored = set(StoredResource.objects.filter(owner=citizen).values_list("resource_type", "resource_id"))
+    assert {
+        ("Condition", "freja-lund-holm-asthma"),
+        ("AllergyIntolerance", "freja-lund-holm-grass-pollen"),
+        ("MedicationStatement", "freja-lund-holm-salbutamol"),
+        ("Medication", "freja-lund-holm-salbutamol"),  # outside the compartment, by the reference to it
+    } <= stored
+
+    # The access token is due: the next pull refreshes it, and the server rotates the refresh token.
+    connection.refresh_from_db()
+    spent = connection.refresh_token()
+    connection.token_expires_at = timezone.now()
+    connection.save()
+    job, _pull = pull_now(citizen)
+    assert job.status == JobStatus.SUCCEEDED, job.detail
+    connection.refresh_from_db()
+    assert connection.refresh_token() not in ("", spent)
+    assert connection.status == ConnectionStatus.ACTIVE
+
+    # A spent refresh token offered again makes the server end the grant; the portal then asks to reconnect.
+    reused = requests.post(
+        smart_launch_sandbox.smart_configuration()["token_endpoint"],
+        data={"grant_type": "refresh_token", "refresh_token": spent},
+        auth=(smart_launch_sandbox.client_id, smart_launch_sandbox.client_secret),
+        timeout=10,
+    )
+    assert reused.status_code == 400
+    connection.token_expires_at = timezone.now()
+    connection.save()
+    job, _pull = pull_now(citizen)
+    assert job.status == JobStatus.FAILED
+    assert job.detail == services.RECONNECT
+    connection.refresh_from_db()
+    assert connection.status == ConnectionStatus.NEEDS_AUTHORISATION
+
+
+def test_seed_demo_adds_the_launch_source_make_run_starts_once() -> None:
+    call_command("seed_demo")
+    assert not DataSource.objects.filter(auth_mode=AuthMode.SMART_LAUNCH).exists()
+
+    for _ in range(2):
+        call_command("seed_demo", "--smart-launch-url", "http://127.0.0.1:8092/fhir/")
+
+    [source] = DataSource.objects.filter(auth_mode=AuthMode.SMART_LAUNCH)
+    assert source.base_url == "http://127.0.0.1:8092/fhir"
+    assert (source.client_id, source.client_secret()) == ("yellow-button-portal", "smart-sandbox-secret")
+    assert set(source.scope.split()) == {
+        "launch/patient",
+        "patient/*.rs",
+        "openid",
+        "fhirUser",
+        "offline_access",
+    }

@@ -2,7 +2,7 @@ from typing import Any
 
 from allauth.account.models import EmailAddress
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from portal.accounts.models import User
@@ -15,10 +15,23 @@ DEMO_PASSWORD = "yellow-button-demo"  # noqa: S105  (public demo login, printed 
 DEMO_IDENTIFIER_SYSTEM = "https://standards.digital.health.nz/ns/nhi-id"
 DEMO_IDENTIFIER_VALUE = "ABC1234"
 DEMO_SOURCE_NAME = "Sandbox national endpoint"
+# The SMART standalone launch source `make run` starts: its own authorization server's client for the portal
+# (sandbox/eid/authorization-server.mjs's defaults, public like the demo login).
+DEMO_LAUNCH_SOURCE_NAME = "Health record sandbox (SMART launch)"
+DEMO_LAUNCH_CLIENT_ID = "yellow-button-portal"
+DEMO_LAUNCH_CLIENT_SECRET = "smart-sandbox-secret"  # noqa: S105
+DEMO_LAUNCH_SCOPE = "launch/patient patient/*.rs openid fhirUser offline_access"
 
 
 class Command(BaseCommand):
-    help = "Create or repair the demo citizen and the demo data source (idempotent)."
+    help = "Create or repair the demo citizen and the demo data sources (idempotent)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--smart-launch-url",
+            default="",
+            help="also seed a SMART standalone launch data source at this FHIR base URL (make run's)",
+        )
 
     @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
@@ -48,3 +61,22 @@ class Command(BaseCommand):
         self.stdout.write(
             f"demo data source {'created' if source_created else 'up to date'}: {settings.FHIR_SANDBOX_URL}"
         )
+        if options["smart_launch_url"]:
+            self._launch_source(options["smart_launch_url"].rstrip("/"))
+
+    def _launch_source(self, base_url: str) -> None:
+        # The citizen connects it themselves: Connect, sign in at the source as a test patient, Approve.
+        source, created = DataSource.objects.update_or_create(
+            name=DEMO_LAUNCH_SOURCE_NAME,
+            defaults={
+                "base_url": base_url,
+                "enabled": True,
+                "auth_mode": AuthMode.SMART_LAUNCH,
+                "client_id": DEMO_LAUNCH_CLIENT_ID,
+                "scope": DEMO_LAUNCH_SCOPE,
+                "patient_identifier_system": "",
+            },
+        )
+        source.set_client_secret(DEMO_LAUNCH_CLIENT_SECRET)
+        source.save(update_fields=["client_secret_encrypted"])
+        self.stdout.write(f"demo SMART launch source {'created' if created else 'up to date'}: {base_url}")
