@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -14,8 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import jwt
 import pytest
 import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 if TYPE_CHECKING:
     from tests.conftest import ProcessHandle
@@ -35,6 +39,9 @@ class EidSandboxHandle:
     client_id: str
     client_secret: str
     process: ProcessHandle
+    # The second client, which authenticates with private_key_jwt (empty when not started with one).
+    jwt_client_id: str = ""
+    jwt_private_key_pem: str = ""
 
     @property
     def discovery_url(self) -> str:
@@ -107,12 +114,73 @@ def start_eid_sandbox(
     return handle
 
 
+JWT_CLIENT_ID = "yellow-button-portal-jwt"
+
+
+def jwt_client_key(directory: Path) -> tuple[str, Path]:
+    """A fresh ES256 key for the private_key_jwt client: its PEM, and a JWKS file of the public key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+    jwks_file = directory / "jwt-client-jwks.json"
+    jwks_file.write_text(json.dumps({"keys": [{**public, "kid": "portal-1", "alg": "ES256", "use": "sig"}]}))
+    return pem, jwks_file
+
+
 @pytest.fixture(scope="session")
 def eid_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EidSandboxHandle]:
-    """The eID sandbox with its default client and persons; shared by the session."""
+    """The eID sandbox with its default persons, a client secret client and a private_key_jwt client;
+    shared by the session."""
     from tests.sandbox_fixtures import free_port
 
     directory = tmp_path_factory.mktemp("eid-sandbox")
-    handle = start_eid_sandbox(port=free_port(), log_path=directory / "eid-sandbox.log")
+    pem, jwks_file = jwt_client_key(directory)
+    handle = start_eid_sandbox(
+        port=free_port(),
+        log_path=directory / "eid-sandbox.log",
+        extra_args=("--jwt-client-id", JWT_CLIENT_ID, "--jwt-client-jwks", str(jwks_file)),
+    )
+    handle.jwt_client_id, handle.jwt_private_key_pem = JWT_CLIENT_ID, pem
     yield handle
     handle.stop()
+
+
+def eid_app(eid: EidSandboxHandle, **overrides: Any) -> dict[str, Any]:
+    """The portal's eID app for the sandbox, as portal.settings builds it."""
+    from portal.records.management.commands.seed_demo import DEMO_IDENTIFIER_SYSTEM
+
+    app: dict[str, Any] = {
+        "provider_id": "eid",
+        "name": "National eID",
+        "client_id": eid.client_id,
+        "secret": eid.client_secret,
+        "settings": {
+            "server_url": eid.url,
+            "fetch_userinfo": False,
+            "oauth_pkce_enabled": True,
+            "token_auth_method": "client_secret_basic",
+            "scope": ["openid", "profile", "national_id"],
+            "identifier_claim": "national_identifier",
+            "identifier_system": DEMO_IDENTIFIER_SYSTEM,
+            "acr_values": [LOA_LOW, LOA_SUBSTANTIAL, LOA_HIGH],
+            "min_acr": LOA_SUBSTANTIAL,
+        },
+    }
+    settings = overrides.pop("settings", {})
+    app.update(overrides)
+    app["settings"].update(settings)
+    return app
+
+
+def use_eid_apps(settings: Any, *apps: dict[str, Any]) -> None:
+    provider = settings.SOCIALACCOUNT_PROVIDERS["openid_connect"]
+    settings.SOCIALACCOUNT_PROVIDERS = {"openid_connect": {**provider, "APPS": list(apps)}}
+
+
+@pytest.fixture
+def portal_on_the_eid_sandbox(eid_sandbox: EidSandboxHandle, settings: Any) -> EidSandboxHandle:
+    """The portal's eID app pointed at the sandbox process this session runs."""
+    use_eid_apps(settings, eid_app(eid_sandbox))
+    return eid_sandbox

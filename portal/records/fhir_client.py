@@ -11,20 +11,15 @@ timeout alone resets with every byte, so an upstream dripping one byte a second 
 for as long as it likes. (Headers dripped just as slowly are bounded only by the task's time limit.)
 """
 
-import base64
-import hashlib
 import logging
 import random
-import secrets
 import time
-import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
-import jwt
 import requests
 import urllib3.exceptions
 from django.utils.translation import gettext_noop
@@ -421,30 +416,6 @@ def endpoint_check(
     if reason is not None:
         # The reason, never the URL: it is the upstream's text and may be built to mislead a log reader.
         raise UpstreamError(UNTRUSTED_ENDPOINT, detail=f"{what} endpoint refused: {reason}")
-
-
-def client_assertion(
-    *, client_id: str, token_url: str, private_key_pem: str, algorithm: str, key_id: str
-) -> str:
-    """A private_key_jwt assertion (SMART Backend Services): fresh jti, five minutes at most."""
-    now = int(time.time())
-    claims = {
-        "iss": client_id,
-        "sub": client_id,
-        "aud": token_url,
-        "iat": now,
-        "exp": now + 300,
-        "jti": uuid.uuid4().hex,
-    }
-    headers = {"kid": key_id} if key_id else None
-    return jwt.encode(claims, private_key_pem, algorithm=algorithm, headers=headers)
-
-
-def pkce_pair() -> tuple[str, str]:
-    """(code_verifier, S256 code_challenge)."""
-    verifier = secrets.token_urlsafe(64)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    return verifier, challenge
 
 
 def token_request(

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from core.fhir import upstream
+from core.oauth import client_assertion, pkce_pair
 from portal import crypto
 from portal.accounts.models import User
 from portal.accounts.selectors import identity_for_identifier_pulls
@@ -30,9 +31,7 @@ from portal.records.fhir_client import (
     Timeouts,
     TokenResponse,
     UpstreamError,
-    client_assertion,
     endpoint_check,
-    pkce_pair,
     smart_endpoints,
     token_request,
 )

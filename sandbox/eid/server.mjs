@@ -2,9 +2,11 @@
 // eID on this machine, for tests and `make run`. Test persons sign in with one button press, no password.
 //
 //   node sandbox/eid/server.mjs --host 127.0.0.1 --port 8091 [--client-id ID] [--client-secret SECRET]
+//                               [--jwt-client-id ID --jwt-client-jwks FILE]
 //                               [--persons FILE] [--rotate-keys-every SECONDS]
 //
-// The issuer is http://<host>:<port>. One confidential client (client_secret_basic or client_secret_post),
+// The issuer is http://<host>:<port>. One confidential client (client_secret_basic or client_secret_post), and
+// optionally a second one that authenticates with private_key_jwt (its public keys in a JWKS file),
 // authorization code flow with PKCE S256 required, RP-initiated logout. The RS256 signing key is generated at
 // each start; --rotate-keys-every N (or a SIGHUP) puts a new signing key first and keeps the previous one in
 // the JWKS so that tokens already issued still verify. State (sessions, codes) lives in memory only.
@@ -48,6 +50,8 @@ const { values: options } = parseOptions({
     port: { type: 'string', default: '8091' },
     'client-id': { type: 'string', default: process.env.EID_SANDBOX_CLIENT_ID || 'yellow-button-portal' },
     'client-secret': { type: 'string', default: process.env.EID_SANDBOX_CLIENT_SECRET || 'eid-sandbox-secret' },
+    'jwt-client-id': { type: 'string', default: '' },
+    'jwt-client-jwks': { type: 'string', default: '' },
     persons: { type: 'string', default: join(HERE, 'persons.json') },
     'rotate-keys-every': { type: 'string', default: '0' },
   },
@@ -57,8 +61,20 @@ const { values: options } = parseOptions({
 const rotateEvery = rotateOption(options['rotate-keys-every'], fail);
 const port = portOption(options.port, fail);
 
+if (Boolean(options['jwt-client-id']) !== Boolean(options['jwt-client-jwks'])) {
+  fail('--jwt-client-id and --jwt-client-jwks go together');
+}
+const jwtClientKeys = options['jwt-client-jwks'] ? loadPublicKeys(options['jwt-client-jwks']) : null;
+
 const persons = loadPersons(options.persons);
 const personsBySub = new Map(persons.map((person) => [person.sub, person]));
+
+function loadPublicKeys(path) {
+  const { keys } = JSON.parse(readFileSync(path, 'utf8'));
+  if (!Array.isArray(keys) || !keys.length) fail(`${path}: a JWKS with at least one key`);
+  if (keys.some((key) => key.d !== undefined)) fail(`${path}: public keys only`);
+  return keys;
+}
 
 function loadPersons(path) {
   const { persons: list } = JSON.parse(readFileSync(path, 'utf8'));
@@ -123,6 +139,21 @@ ${items}
 
 // ------------------------------------------------------------------------------------------ provider
 
+// The portal as a client that proves itself with a signed assertion (private_key_jwt) instead of a secret.
+function jwtClient() {
+  return {
+    client_id: options['jwt-client-id'],
+    client_name: 'Yellow Button portal',
+    redirect_uris: [`http://127.0.0.1${CALLBACK_PATH}`, `http://localhost${CALLBACK_PATH}`],
+    post_logout_redirect_uris: ['http://127.0.0.1/', 'http://localhost/'],
+    grant_types: ['authorization_code'],
+    response_types: ['code'],
+    token_endpoint_auth_method: 'private_key_jwt',
+    jwks: { keys: jwtClientKeys },
+    id_token_signed_response_alg: 'RS256',
+  };
+}
+
 function buildProvider(issuer, signingKeys) {
   const clientId = options['client-id'];
   const provider = new Provider(issuer, {
@@ -141,6 +172,7 @@ function buildProvider(issuer, signingKeys) {
         token_endpoint_auth_method: 'client_secret_basic',
         id_token_signed_response_alg: 'RS256',
       },
+      ...(jwtClientKeys ? [jwtClient()] : []),
     ],
     jwks: { keys: signingKeys },
     cookies,
@@ -168,8 +200,12 @@ function buildProvider(issuer, signingKeys) {
     },
     responseTypes: ['code'],
     pkce: { methods: ['S256'], required: () => true },
-    clientAuthMethods: ['client_secret_basic', 'client_secret_post'],
-    enabledJWA: { idTokenSigningAlgValues: ['RS256'], userinfoSigningAlgValues: ['RS256'] },
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+    enabledJWA: {
+      idTokenSigningAlgValues: ['RS256'],
+      userinfoSigningAlgValues: ['RS256'],
+      clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256'],
+    },
     clientBasedCORS: () => false,
     async findAccount(ctx, sub) {
       const person = personsBySub.get(sub);

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -16,8 +17,8 @@ from django.test import Client
 
 from portal.accounts.models import NationalIdentity, User
 from portal.audit.models import Action, AuditEntry
-from tests.browser.test_eid_sign_in import portal_on_the_eid_sandbox  # noqa: F401  (the fixture)
-from tests.eid_fixtures import LOA_LOW, LOA_SUBSTANTIAL, EidSandboxHandle
+from tests.accounts.test_eid_client_auth import ec_key_pem
+from tests.eid_fixtures import LOA_LOW, LOA_SUBSTANTIAL, EidSandboxHandle, eid_app, use_eid_apps
 from tests.sandbox.html_forms import follow_on, press
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
@@ -31,7 +32,7 @@ LOGIN_URL = "/accounts/oidc/eid/login/"
 
 
 @pytest.fixture
-def portal(settings: Any, portal_on_the_eid_sandbox: EidSandboxHandle) -> EidSandboxHandle:  # noqa: F811
+def portal(settings: Any, portal_on_the_eid_sandbox: EidSandboxHandle) -> EidSandboxHandle:
     settings.ALLOWED_HOSTS = ["127.0.0.1"]
     return portal_on_the_eid_sandbox
 
@@ -163,3 +164,29 @@ def test_after_the_provider_rotates_its_key_sign_in_still_works(portal: EidSandb
     client = new_client()
     assert sign_in(client, portal, PATRICIA).status_code == 302
     assert signed_in(client) is not None
+
+
+def test_the_portal_authenticates_with_private_key_jwt_and_a_wrong_key_is_refused(
+    portal: EidSandboxHandle, settings: Any, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "portal-eid.pem"
+    key_file.write_text(portal.jwt_private_key_pem, encoding="utf-8")
+    jwt_settings = {
+        "token_auth_method": "private_key_jwt",
+        "private_key_file": str(key_file),
+        "key_id": "portal-1",
+        "signing_alg": "ES256",
+    }
+    use_eid_apps(settings, eid_app(portal, client_id=portal.jwt_client_id, secret="", settings=jwt_settings))
+
+    client = new_client()
+    assert sign_in(client, portal, PATRICIA).status_code == 302
+    assert signed_in(client) is not None
+
+    # Another key than the one the eID holds for this client: the code exchange is refused there.
+    other_key, _ = ec_key_pem()
+    key_file.write_text(other_key, encoding="utf-8")
+    stranger = new_client()
+    assert_refused(sign_in(stranger, portal, PATRICIA))
+    assert signed_in(stranger) is None
+    assert AuditEntry.objects.get(action=Action.EID_REFUSED).detail == {"reason": "token-endpoint"}

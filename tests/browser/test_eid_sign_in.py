@@ -18,38 +18,6 @@ MADS = "Mads Kjærgaard Sørensen"
 FREJA = "Freja Lund Holm"
 
 
-@pytest.fixture
-def portal_on_the_eid_sandbox(eid_sandbox: Any, settings: Any) -> Any:
-    """The portal's eID app, as the settings build it, pointed at the sandbox process this session runs."""
-    provider = settings.SOCIALACCOUNT_PROVIDERS["openid_connect"]
-    settings.SOCIALACCOUNT_PROVIDERS = {
-        "openid_connect": {
-            **provider,
-            "APPS": [
-                {
-                    "provider_id": "eid",
-                    "name": "National eID",
-                    "client_id": eid_sandbox.client_id,
-                    "secret": eid_sandbox.client_secret,
-                    "settings": {
-                        "server_url": eid_sandbox.url,
-                        "fetch_userinfo": False,
-                        "oauth_pkce_enabled": True,
-                        "scope": ["openid", "profile", "national_id"],
-                        "identifier_claim": "national_identifier",
-                        "identifier_system": DEMO_IDENTIFIER_SYSTEM,
-                        "acr_values": [
-                            f"http://eidas.europa.eu/LoA/{level}" for level in ("low", "substantial", "high")
-                        ],
-                        "min_acr": "http://eidas.europa.eu/LoA/substantial",
-                    },
-                }
-            ],
-        }
-    }
-    return eid_sandbox
-
-
 def eid_sign_in(page: Any, base: str, sandbox: str, person: str) -> None:
     """Press the portal's eID control; at the sandbox, press the person's button and consent if asked."""
     page.goto(f"{base}/accounts/login/")
