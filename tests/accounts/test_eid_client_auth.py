@@ -5,6 +5,7 @@ import json
 import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
@@ -62,6 +63,31 @@ def test_private_key_jwt_sends_a_signed_assertion_and_no_secret(
     assert claims["iss"] == claims["sub"] == CLIENT_ID
     assert claims["exp"] - claims["iat"] <= 300
     assert pem.splitlines()[1] not in json.dumps(form)
+
+
+@pytest.mark.django_db
+def test_a_second_eid_has_its_own_button_and_signs_in_through_its_own_callback(
+    client: Client, fake_op: FakeOP, settings: Any
+) -> None:
+    (app,) = settings.SOCIALACCOUNT_PROVIDERS["openid_connect"]["APPS"]
+    second = {**app, "provider_id": "bank-id", "name": "BankID"}
+    settings.SOCIALACCOUNT_PROVIDERS["openid_connect"]["APPS"] = [app, second]
+
+    page = client.get("/accounts/login/").content.decode()
+    assert "Sign in with national eID" in page
+    assert "Sign in with BankID" in page
+    assert 'action="/accounts/oidc/bank-id/login/' in page
+
+    started = client.post("/accounts/oidc/bank-id/login/", {"process": "login"})
+    assert started.status_code == 302
+    params = {key: values[0] for key, values in parse_qs(urlsplit(started["Location"]).query).items()}
+    assert params["redirect_uri"].endswith("/accounts/oidc/bank-id/login/callback/")
+    fake_op.id_token = fake_op.sign(fake_op.claims(params["nonce"]))
+    done = client.get("/accounts/oidc/bank-id/login/callback/", {"code": "c", "state": params["state"]})
+
+    assert done.status_code == 302, done.content[:500]
+    assert signed_in_user(client) is not None
+    assert NationalIdentity.objects.count() == 1
 
 
 def run_apps(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
