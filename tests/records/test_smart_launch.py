@@ -16,11 +16,11 @@ from django.db import connection as db_connection
 from django.test import Client
 from django.utils import timezone
 
-from portal.accounts.models import User
+from portal.accounts.models import NationalIdentity, User
 from portal.jobs.models import JobStatus
 from portal.records import services
 from portal.records.models import AuthMode, Connection, ConnectionStatus, DataSource, StoredResource
-from tests.records.conftest import make_source, pull_now
+from tests.records.conftest import PATIENT_SYSTEM, make_source, pull_now
 from tests.records.fake_upstream import (
     PATIENT_ID,
     Answer,
@@ -233,11 +233,18 @@ def test_the_record_page_offers_to_connect_a_launch_source(
 
 
 @pytest.mark.integration
-def test_a_launch_at_the_real_authorization_server_connects_pulls_and_refreshes(
+def test_a_person_at_low_assurance_connects_at_the_real_authorization_server_pulls_and_refreshes(
     smart_launch_sandbox: SmartLaunchHandle, citizen: User, settings: Any
 ) -> None:
+    """The citizen signed in with eID at assurance low: the source that finds people by identifier is never
+    asked (pull_now expects one job), the source that signs its patients in itself works."""
     settings.FHIR_AUTH_TRUSTED_ORIGINS = [smart_launch_sandbox.trusted_origin]
     settings.ALLOWED_HOSTS = ["127.0.0.1"]
+    NationalIdentity.objects.create(
+        user=citizen, system=PATIENT_SYSTEM, value="DEF5678", issuer="https://eid.example", subject="s",
+        acr="http://eidas.europa.eu/LoA/low",
+    )  # fmt: skip
+    make_source("http://127.0.0.1:9/fhir", name="National endpoint")  # nothing listens: it must not be asked
     source = launch_source(smart_launch_sandbox)
     # The server takes redirect URIs on loopback hosts only: the portal is asked at 127.0.0.1.
     portal = Client(HTTP_HOST="127.0.0.1:8000")
