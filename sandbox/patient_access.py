@@ -113,6 +113,10 @@ def smart_configuration(discovery: dict[str, Any]) -> dict[str, Any]:
         "token_endpoint_auth_methods_supported": ["client_secret_basic"],
         "scopes_supported": SCOPES_SUPPORTED,
         "code_challenge_methods_supported": ["S256"],
+        # RFC 9207: the server names itself in every authorization response, as oidc-provider does.
+        "authorization_response_iss_parameter_supported": discovery.get(
+            "authorization_response_iss_parameter_supported"
+        ),
         "capabilities": [
             "launch-standalone", "client-confidential-symmetric", "context-standalone-patient",
             "permission-offline", "permission-patient", "permission-v1", "permission-v2",

@@ -401,6 +401,16 @@ def smart_endpoints(
     return endpoints
 
 
+def authorization_issuer(endpoint: FhirEndpoint) -> tuple[str, bool]:
+    """The authorization server's issuer as its SMART configuration names it, and whether it puts `iss` in
+    every authorization response (RFC 9207); ("", False) when it does not say."""
+    configuration = endpoint.smart_configuration() or {}
+    issuer = configuration.get("issuer")
+    if not isinstance(issuer, str) or not issuer or len(issuer) > 2048:
+        return "", False
+    return issuer, configuration.get("authorization_response_iss_parameter_supported") is True
+
+
 def endpoint_check(
     url: str,
     *,

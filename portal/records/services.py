@@ -31,6 +31,7 @@ from portal.records.fhir_client import (
     Timeouts,
     TokenResponse,
     UpstreamError,
+    authorization_issuer,
     endpoint_check,
     smart_endpoints,
     token_request,
@@ -441,6 +442,7 @@ def smart_launch_begin(*, session: Any, source: DataSource, redirect_uri: str) -
         raise UpstreamError(NOT_CONFIGURED, detail="no authorize/token endpoint or client id")
     verifier, challenge = pkce_pair()
     state = secrets.token_urlsafe(32)
+    issuer, issuer_always_named = authorization_issuer(unsigned)
     pending = dict(session.get(SESSION_KEY) or {})
     now = time.time()
     pending = {key: value for key, value in pending.items() if value.get("expires", 0) > now}
@@ -448,6 +450,8 @@ def smart_launch_begin(*, session: Any, source: DataSource, redirect_uri: str) -
         "source": source.pk,
         "verifier": verifier,
         "token_url": endpoints["token"],
+        "issuer": issuer,
+        "issuer_always_named": issuer_always_named,
         "expires": now + LAUNCH_LIFETIME_SECONDS,
     }
     session[SESSION_KEY] = pending
@@ -465,14 +469,19 @@ def smart_launch_begin(*, session: Any, source: DataSource, redirect_uri: str) -
 
 
 def smart_launch_complete(
-    *, session: Any, owner: User, state: str, code: str, redirect_uri: str
+    *, session: Any, owner: User, state: str, code: str, redirect_uri: str, issuer: str = ""
 ) -> Connection:
-    """Exchange the code for tokens. Only a `state` this session started, once, within its lifetime."""
+    """Exchange the code for tokens. Only a `state` this session started, once, within its lifetime, and
+    answered by the authorization server it went to (``issuer``: the response's `iss`, RFC 9207)."""
     pending = dict(session.get(SESSION_KEY) or {})
     launch = pending.pop(state, None) if state else None
     session[SESSION_KEY] = pending
     if not launch or launch.get("expires", 0) < time.time() or not code:
         raise UpstreamError(LAUNCH_INVALID, detail="unknown, used or expired state")
+    expected = launch.get("issuer") or ""
+    # A response from another server (a mix-up): its code must not reach this source's token endpoint.
+    if (issuer and expected and issuer != expected) or (not issuer and launch.get("issuer_always_named")):
+        raise UpstreamError(LAUNCH_INVALID, detail="the authorization response names another issuer")
     source = DataSource.objects.get(pk=launch["source"], enabled=True, auth_mode=AuthMode.SMART_LAUNCH)
     # Checked when the launch began; again here, since the code and the secret go to it now.
     endpoint_check(

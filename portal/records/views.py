@@ -89,6 +89,7 @@ def records_connect_callback(request: HttpRequest) -> HttpResponse:
             state=request.GET.get("state", ""),
             code=request.GET.get("code", ""),
             redirect_uri=_redirect_uri(request),
+            issuer=request.GET.get("iss", ""),
         )
     except (UpstreamError, DataSource.DoesNotExist) as error:
         detail = error.detail if isinstance(error, UpstreamError) else "source gone"

@@ -109,6 +109,36 @@ def test_launch_uses_pkce_s256_and_a_session_bound_state(
     assert len(grants["code"]) == 1
 
 
+@pytest.mark.parametrize(
+    ("iss", "connects"),
+    [("SELF", True), ("https://other-server.example", False), (None, False)],
+)
+def test_the_authorization_response_must_come_from_the_server_it_went_to(
+    fake_upstream: FakeUpstream, citizen: User, citizen_client: Client, iss: str | None, connects: bool
+) -> None:
+    """RFC 9207: a server that says it names itself in every response must, and name itself, not another."""
+    grants = _authorization_server(fake_upstream)
+    root = f"http://127.0.0.1:{fake_upstream.port}"
+    configuration = fake_upstream.routes["GET /fhir/.well-known/smart-configuration"]
+    assert isinstance(configuration, Answer)
+    configuration.body = {
+        **configuration.body,
+        "issuer": root,
+        "authorization_response_iss_parameter_supported": True,
+    }
+    source = make_source(fake_upstream.base_url, auth_mode=AuthMode.SMART_LAUNCH, client_id="portal-app")
+    query = _start(citizen_client, source.pk)
+    answer = {"state": query["state"], "code": "the-code"}
+    if iss is not None:
+        answer["iss"] = root if iss == "SELF" else iss
+
+    response = citizen_client.get("/records/connect/callback/", answer)
+
+    assert (response.status_code == 302) is connects
+    assert Connection.objects.exists() is connects
+    assert len(grants["code"]) == (1 if connects else 0)  # a refused code never reaches the token endpoint
+
+
 def test_a_state_from_another_session_is_refused(
     fake_upstream: FakeUpstream, citizen: User, other_citizen: User, citizen_client: Client
 ) -> None:

@@ -147,6 +147,7 @@ def test_the_fhir_sandbox_names_its_authorization_server(smart_launch_sandbox: S
     assert configuration["token_endpoint"] == issuer["token_endpoint"]
     assert configuration["jwks_uri"] == issuer["jwks_uri"]
     assert configuration["code_challenge_methods_supported"] == ["S256"]
+    assert configuration["authorization_response_iss_parameter_supported"] is True
     assert set(SCOPE.split()) | {"patient/*.read"} <= set(configuration["scopes_supported"])
     assert {
         "launch-standalone",
