@@ -74,6 +74,8 @@ class FakeOP:
     id_token: str = ""
     token_requests: list[dict[str, list[str]]] = field(default_factory=list)
     jwks_fetches: int = 0
+    # Whether discovery says every authorization response names the issuer (RFC 9207).
+    names_itself_in_responses: bool = False
 
     def claims(self, sent_nonce: str, **overrides: Any) -> dict[str, Any]:
         """Good claims for the login that sent ``sent_nonce``; an override of None drops the claim."""
@@ -134,6 +136,7 @@ def _handler(op: FakeOP) -> type[BaseHTTPRequestHandler]:
                         "jwks_uri": f"{op.issuer}/jwks",
                         "userinfo_endpoint": f"{op.issuer}/me",
                         "end_session_endpoint": f"{op.issuer}/session/end",
+                        "authorization_response_iss_parameter_supported": op.names_itself_in_responses,
                         "token_endpoint_auth_methods_supported": ["client_secret_post"],
                         "id_token_signing_alg_values_supported": ["RS256", "PS256", "ES256"],
                     }

@@ -177,6 +177,43 @@ def test_an_error_callback_is_a_clear_page(
     assert_refused(response, logs)
 
 
+@pytest.mark.parametrize(
+    ("always_named", "named", "signs_in"),
+    [
+        (False, None, True),
+        (True, "SELF", True),
+        (True, None, False),
+        (False, "https://evil.example", False),
+        (True, "https://evil.example", False),
+    ],
+)
+def test_an_answer_from_another_eid_is_refused_before_its_code_is_used(
+    client: Client,
+    fake_op: FakeOP,
+    logs: pytest.LogCaptureFixture,
+    always_named: bool,
+    named: str | None,
+    signs_in: bool,
+) -> None:
+    """RFC 9207 (mix-up): the answer names the eID it came from, and must when the eID says it always does."""
+    fake_op.names_itself_in_responses = always_named
+    params = start_login(client)
+    fake_op.id_token = fake_op.sign(fake_op.claims(params["nonce"]))
+    answer = {"code": "code-from-the-eid", "state": params["state"]}
+    if named is not None:
+        answer["iss"] = fake_op.issuer if named == "SELF" else named
+
+    response = client.get(CALLBACK_URL, answer)
+
+    if signs_in:
+        assert response.status_code == 302, response.content[:500]
+        assert "_auth_user_id" in client.session
+        return
+    assert_refused(response, logs, fake_op.id_token)
+    assert fake_op.token_requests == []  # the code went nowhere
+    assert AuditEntry.objects.get(action=Action.EID_REFUSED).detail == {"reason": "response-issuer"}
+
+
 def test_discovery_naming_another_issuer_is_refused(
     client: Client, fake_op: FakeOP, settings: Any, logs: pytest.LogCaptureFixture
 ) -> None:

@@ -9,7 +9,7 @@ import re
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
 import requests
@@ -116,12 +116,11 @@ def test_a_code_from_another_login_fails_its_pkce_check_at_the_provider(portal: 
     client = new_client()
     first = at_the_eid(portal, press_eid_button(client), PATRICIA)
     second = urlsplit(at_the_eid(portal, press_eid_button(client), PATRICIA))
-    # The first login's code with the second login's state: the second login's PKCE verifier goes with it.
-    code = re.search(r"code=([^&]+)", first)
-    state = re.search(r"state=([^&]+)", second.query)
-    assert code is not None
-    assert state is not None
-    response = client.get(f"{second.path}?code={code.group(1)}&state={state.group(1)}")
+    # The first login's code in the second login's answer (its state, its iss): the second login's PKCE
+    # verifier goes with it.
+    code = parse_qs(urlsplit(first).query)["code"][0]
+    answer = {**{key: values[0] for key, values in parse_qs(second.query).items()}, "code": code}
+    response = client.get(second.path, answer)
 
     assert_refused(response)
     assert not User.objects.exists()
@@ -190,3 +189,16 @@ def test_the_portal_authenticates_with_private_key_jwt_and_a_wrong_key_is_refuse
     assert_refused(sign_in(stranger, portal, PATRICIA))
     assert signed_in(stranger) is None
     assert AuditEntry.objects.get(action=Action.EID_REFUSED).detail == {"reason": "token-endpoint"}
+
+
+def test_an_answer_naming_another_issuer_is_refused(portal: EidSandboxHandle) -> None:
+    """The real provider names itself in its answer (RFC 9207); one naming another (a mix-up) is refused."""
+    client = new_client()
+    callback = urlsplit(at_the_eid(portal, press_eid_button(client), PATRICIA))
+    answer = {key: values[0] for key, values in parse_qs(callback.query).items()}
+    assert answer["iss"] == portal.url
+    response = client.get(callback.path, {**answer, "iss": "http://127.0.0.1:1"})
+
+    assert_refused(response)
+    assert not User.objects.exists()
+    assert AuditEntry.objects.get(action=Action.EID_REFUSED).detail == {"reason": "response-issuer"}

@@ -135,10 +135,25 @@ class EidOAuth2Adapter(OpenIDConnectOAuth2Adapter):
 class EidCallbackView(OAuth2CallbackView):
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         try:
+            if isinstance(self.adapter, EidOAuth2Adapter) and "error" not in request.GET:
+                self._check_response_issuer(request, self.adapter)
             return super().dispatch(request, *args, **kwargs)
+        except EidRejected as rejected:
+            return render_authentication_error(request, self.adapter.get_provider(), exception=rejected)
         except (OAuth2Error, requests.RequestException) as error:
             # Raised before allauth's own handling starts (discovery, while building the token client).
             return render_authentication_error(request, self.adapter.get_provider(), exception=error)
+
+    @staticmethod
+    def _check_response_issuer(request: HttpRequest, adapter: EidOAuth2Adapter) -> None:
+        """RFC 9207: the answer names the eID it came from, and must, when the eID says it always does; a
+        code from another provider (a mix-up) never reaches this one's token endpoint."""
+        named = request.GET.get("iss")
+        if named is None:
+            if adapter.openid_config.get("authorization_response_iss_parameter_supported") is True:
+                raise EidRejected("response-issuer")
+        elif named != adapter.issuer():
+            raise EidRejected("response-issuer")
 
     def _get_state(self, request: HttpRequest, provider: Any) -> Any:
         state, response = super()._get_state(request, provider)
