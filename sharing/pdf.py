@@ -121,10 +121,15 @@ class StaticOnlyFetcher(URLFetcher):
         return URLFetcherResponse(url, Path(found).read_bytes(), headers={"Content-Type": content_type})
 
 
+PDF_VARIANT = "pdf/ua-1"
+
+
 def render_pdf(html: str) -> bytes:
     """The PDF of an HTML document whose only outside resources are our own static files."""
     document = HTML(string=html, base_url=BASE_URL, url_fetcher=StaticOnlyFetcher())
-    pdf: bytes = document.write_pdf()
+    # PDF/UA: tagged, so a screen reader reads it in order, with the document's language and title
+    # (from <html lang> and <title>).
+    pdf: bytes = document.write_pdf(pdf_variant=PDF_VARIANT)
     return pdf
 
 

@@ -212,6 +212,37 @@ def test_danish_pdf_has_danish_titles_and_page_numbers() -> None:
     assert "Side 1 af" in text
 
 
+@pytest.mark.parametrize(
+    ("language", "title"), [("en", "International Patient Summary"), ("da", "Internationalt patientresumé")]
+)
+def test_the_pdf_is_tagged_for_screen_readers_with_its_language_and_title(
+    tmp_path: Path, language: str, title: str
+) -> None:
+    pdf = tmp_path / "summary.pdf"
+    pdf.write_bytes(
+        summary_pdf(ips_example(ALL_SECTIONS), language=language, generated_at=GENERATED_AT, sources=[])
+    )
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, check=True, text=True).stdout
+    fields = {
+        key.strip(): value.strip() for key, _, value in (line.partition(":") for line in info.splitlines())
+    }
+    assert fields["Tagged"] == "yes"
+    assert fields["Title"].startswith(title)
+    # The document's language, in its catalogue (which may sit in a compressed object stream).
+    assert f"/Lang ({language})".encode() in pdf_objects(pdf.read_bytes())
+
+
+def pdf_objects(pdf: bytes) -> bytes:
+    """The PDF's bytes with every Flate stream decompressed after it, to search its objects."""
+    parts = [pdf]
+    for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.DOTALL):
+        try:
+            parts.append(zlib.decompress(match.group(1)))
+        except zlib.error:
+            continue
+    return b"\n".join(parts)
+
+
 def test_summary_html_holds_no_upstream_markup_and_links_our_stylesheet() -> None:
     bundle = ips_example(ALL_SECTIONS)
     html = summary_html(bundle, language="en", generated_at=GENERATED_AT, sources=[])
