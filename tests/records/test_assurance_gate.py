@@ -78,7 +78,11 @@ def test_the_low_person_is_told_why_and_offered_a_stronger_sign_in(
     assert "Confirmed by national eID at low assurance" in account
     # Pressing Fetch anyway (an old page) starts nothing and says so.
     response = citizen_client.post("/records/pull/", follow=True)
-    assert "nothing to fetch" in response.content.decode()
+    html = response.content.decode()
+    assert "nothing to fetch" in html
+    # The message is announced (a live region) and stays a list item in a plain list.
+    assert '<div role="status" data-testid="messages">' in html
+    assert '<ul class="messages">' in html
     assert not Job.objects.exists()
 
 
