@@ -6,13 +6,14 @@ import uuid
 from typing import Any
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext, gettext_noop
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from core.ips.sections import SECTION_BY_KEY
 from portal.accounts.auth import request_citizen
@@ -165,14 +166,29 @@ SHARE_ACTIONS = {
 }
 
 
-@require_POST
+# What the page says once an action is done.
+SHARE_ACTION_DONE = {
+    "revoke": gettext_noop("The link is revoked: nobody can open it any more, and its files are deleted."),
+    "pause": gettext_noop("The link is paused: nobody can open it until you resume it."),
+    "resume": gettext_noop("The link works again until it expires."),
+}
+
+
+@require_http_methods(["GET", "POST"])
+@never_cache
 @login_required
 def share_action(request: HttpRequest, share_id: uuid.UUID, action: str) -> HttpResponse:
-    """Revoke (for good), pause or resume one of the citizen's own links."""
-    if action not in SHARE_ACTIONS:
+    """Revoke (for good), pause or resume one of the citizen's own links. Revoking cannot be undone, so its
+    button leads here by GET first: a page that says what it will do and asks to confirm."""
+    if action not in SHARE_ACTIONS or (request.method == "GET" and action != "revoke"):
         raise Http404
     share = _own_share(request, share_id)
+    if request.method == "GET":
+        return render(
+            request, "sharing/share_revoke.html", {"share": share, "status": services.share_status(share)}
+        )
     SHARE_ACTIONS[action](share=share)
+    messages.success(request, gettext(SHARE_ACTION_DONE[action]))
     return redirect("share_detail", share_id=share.id)
 
 
