@@ -122,6 +122,29 @@ def record_sections(*, owner: User) -> list[RecordSection]:
     return sections
 
 
+# What a clinician must see first, in this order: allergies and intolerances, alerts, advance directives.
+IMPORTANT_SECTIONS = ("allergies", "alerts", "advance_directives")
+
+
+@dataclass(frozen=True)
+class ImportantItem:
+    section_title: str
+    item: RecordItem
+
+
+def important_items(sections: list[RecordSection]) -> list[ImportantItem]:
+    """The safety-critical items of the record page's sections, each still at its source, for the panel at
+    the top of the page (the sections themselves are read once)."""
+    by_key = {record_section.section.key: record_section for record_section in sections}
+    return [
+        ImportantItem(section_title=by_key[key].title, item=item)
+        for key in IMPORTANT_SECTIONS
+        if key in by_key
+        for item in by_key[key].items
+        if item.missing_since is None
+    ]
+
+
 @dataclass(frozen=True)
 class SourceStatus:
     source: DataSource

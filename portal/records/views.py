@@ -22,11 +22,13 @@ logger = logging.getLogger(__name__)
 @login_required
 def records_overview(request: HttpRequest) -> HttpResponse:
     owner = request_citizen(request)
+    sections = selectors.record_sections(owner=owner)
     return render(
         request,
         "records/overview.html",
         {
-            "sections": selectors.record_sections(owner=owner),
+            "sections": sections,
+            "important": selectors.important_items(sections),
             "sources": selectors.source_statuses(owner=owner),
         },
     )
