@@ -70,6 +70,35 @@ def eid_sandbox_dir() -> Path:
     return REPO / "sandbox" / "eid"
 
 
+def start_provider_process(
+    script: str, args: list[str], *, log_path: Path, ready: str, what: str
+) -> ProcessHandle:
+    """Start one of sandbox/eid's oidc-provider scripts and return once it prints ``ready``."""
+    from tests.conftest import service_missing, start_process, wait_for
+
+    node = shutil.which("node")
+    if node is None:
+        service_missing(f"Node.js is not installed ({what} runs on it)")
+    directory = eid_sandbox_dir()
+    if not (directory / "node_modules" / "oidc-provider" / "package.json").exists():
+        service_missing(f"the sandboxes' npm packages are not installed in {directory} (run `make sandbox`)")
+    assert node is not None
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
+    process = start_process([node, str(directory / script), *args], env=env, log_path=log_path)
+    try:
+        wait_for(
+            lambda: ready in process.log() or process.process.poll() is not None,
+            timeout=START_TIMEOUT,
+            what=f"{what} to listen",
+        )
+        if process.process.poll() is not None:
+            raise AssertionError(f"{what} exited at start:\n{process.log()}")
+    except BaseException:
+        process.stop()
+        raise
+    return process
+
+
 def start_eid_sandbox(
     *,
     port: int,
@@ -79,34 +108,17 @@ def start_eid_sandbox(
     extra_args: tuple[str, ...] = (),
 ) -> EidSandboxHandle:
     """Start server.mjs and return once its discovery document answers."""
-    from tests.conftest import service_missing, start_process, wait_for
-
-    node = shutil.which("node")
-    if node is None:
-        service_missing("Node.js is not installed (the eID sandbox runs on it)")
-    directory = eid_sandbox_dir()
-    if not (directory / "node_modules" / "oidc-provider" / "package.json").exists():
-        service_missing(
-            f"the eID sandbox's npm packages are not installed in {directory} (run `make sandbox`)"
-        )
-    assert node is not None
     args = [
-        node, str(directory / "server.mjs"), "--host", "127.0.0.1", "--port", str(port),
+        "--host", "127.0.0.1", "--port", str(port),
         "--client-id", client_id, "--client-secret", client_secret, *extra_args,
     ]  # fmt: skip
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
-    process = start_process(args, env=env, log_path=log_path)
+    process = start_provider_process(
+        "server.mjs", args, log_path=log_path, ready="eID sandbox ready at", what="the eID sandbox"
+    )
     handle = EidSandboxHandle(
         url=f"http://127.0.0.1:{port}", client_id=client_id, client_secret=client_secret, process=process
     )
     try:
-        wait_for(
-            lambda: "eID sandbox ready at" in process.log() or process.process.poll() is not None,
-            timeout=START_TIMEOUT,
-            what="the eID sandbox to listen",
-        )
-        if process.process.poll() is not None:
-            raise AssertionError(f"the eID sandbox exited at start:\n{process.log()}")
         assert handle.discovery()["issuer"] == handle.url, process.log()
     except BaseException:
         process.stop()

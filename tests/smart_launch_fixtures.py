@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +28,6 @@ if TYPE_CHECKING:
 
 # tests.conftest is imported inside the functions: it loads this module as a plugin while it is imported.
 
-START_TIMEOUT = 60  # seconds
 CLIENT_ID = "yellow-button-portal"
 CLIENT_SECRET = "smart-sandbox-secret"
 CALLBACK_PATH = "/records/connect/callback/"
@@ -124,32 +122,23 @@ def start_authorization_server(
     client_secret: str = CLIENT_SECRET,
 ) -> AuthorizationServerHandle:
     """Start authorization-server.mjs for the FHIR base URL and return once its discovery answers."""
-    from tests.conftest import service_missing, start_process, wait_for
+    from tests.eid_fixtures import start_provider_process
 
-    node = shutil.which("node")
-    if node is None:
-        service_missing("Node.js is not installed (the SMART authorization server sandbox runs on it)")
-    directory = sandbox_dir() / "eid"
-    if not (directory / "node_modules" / "oidc-provider" / "package.json").exists():
-        service_missing(f"the sandboxes' npm packages are not installed in {directory} (run `make sandbox`)")
-    assert node is not None
     args = [
-        node, str(directory / "authorization-server.mjs"), "--host", "127.0.0.1", "--port", str(port),
+        "--host", "127.0.0.1", "--port", str(port),
         "--fhir-base-url", fhir_base_url, "--client-id", client_id, "--client-secret", client_secret,
     ]  # fmt: skip
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
-    process = start_process(args, env=env, log_path=log_path)
+    process = start_provider_process(
+        "authorization-server.mjs",
+        args,
+        log_path=log_path,
+        ready="authorization server ready at",
+        what="the SMART authorization server",
+    )
     handle = AuthorizationServerHandle(
         url=f"http://127.0.0.1:{port}", client_id=client_id, client_secret=client_secret, process=process
     )
     try:
-        wait_for(
-            lambda: "authorization server ready at" in process.log() or process.process.poll() is not None,
-            timeout=START_TIMEOUT,
-            what="the SMART authorization server to listen",
-        )
-        if process.process.poll() is not None:
-            raise AssertionError(f"the SMART authorization server exited at start:\n{process.log()}")
         assert handle.discovery()["issuer"] == handle.url, process.log()
     except BaseException:
         process.stop()
