@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
+from portal.accounts.admin import replace_library_admins
 from portal.accounts.models import User
 from portal.audit.models import Action
 from portal.audit.services import audit_record
@@ -109,4 +110,5 @@ def configure(site: admin.AdminSite) -> None:
     site.login = _login_requiring_second_factor(secure_admin_login(site.login))  # type: ignore[method-assign]
     site.has_permission = staff_with_second_factor  # type: ignore[method-assign]
     site.site_header = "Yellow Button administration"
+    replace_library_admins(site)
     audit_every_admin(site)

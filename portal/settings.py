@@ -90,6 +90,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.citizen_readiness",
+                "portal.context_processors.service",
             ],
         },
     },
@@ -454,6 +455,19 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
 TIME_ZONE = env.str("TIME_ZONE", default="Europe/Copenhagen")
 USE_TZ = True
+
+# ---------------------------------------------------------------------------- the service
+
+# Who runs this portal, as citizens and clinicians see it: the name in every header and title, the logo,
+# and the contact on the help, contact, privacy and accessibility pages. Empty values fall back to the
+# portal's own (translated) name and to "not given" on the contact page.
+SERVICE_NAME = env.str("SERVICE_NAME", default="")
+SERVICE_LOGO_URL = env.str("SERVICE_LOGO_URL", default="")
+SERVICE_OPERATOR = env.str("SERVICE_OPERATOR", default="")
+SERVICE_CONTACT_EMAIL = env.str("SERVICE_CONTACT_EMAIL", default="")
+SERVICE_CONTACT_PHONE = env.str("SERVICE_CONTACT_PHONE", default="")
+SERVICE_CONTACT_ADDRESS = env.str("SERVICE_CONTACT_ADDRESS", default="")
+SERVICE_CONTACT_HOURS = env.str("SERVICE_CONTACT_HOURS", default="")
 
 # ---------------------------------------------------------------------------- static files
 

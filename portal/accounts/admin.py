@@ -1,3 +1,4 @@
+from allauth.mfa.models import Authenticator
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.http import HttpRequest
@@ -33,6 +34,33 @@ class UserAdmin(DjangoUserAdmin):
         (_("Important dates"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+    readonly_fields = ("last_login", "date_joined")  # the portal records them; nobody edits them
+    # Plain multiple selects, each with its label: the two-box widget's icons carry ARIA labels on bare spans.
+    filter_horizontal = ()
+
+
+class AuthenticatorAdmin(admin.ModelAdmin):
+    """A citizen's second factors: staff see which exist and may remove one (a lost phone), never their
+    secrets or recovery codes (the ``data`` field), and never add or change one."""
+
+    list_display = ("user", "type", "created_at", "last_used_at")
+    list_filter = ("type",)
+    search_fields = ("user__email",)
+    fields = ("user", "type", "created_at", "last_used_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+def replace_library_admins(site: admin.AdminSite) -> None:
+    """allauth's own admin for authenticators shows and edits their secrets; ours does not."""
+    if site.is_registered(Authenticator):
+        site.unregister(Authenticator)
+    site.register(Authenticator, AuthenticatorAdmin)
 
 
 @admin.register(NationalIdentity)
