@@ -14,6 +14,11 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("csp-report/", security.csp_report, name="csp_report"),
     path("conformance/", views.conformance, name="conformance"),
+    # The trust pages: public, signed in or out.
+    path("help/", views.help_page, name="help"),
+    path("contact/", views.contact, name="contact"),
+    path("privacy/", views.privacy, name="privacy"),
+    path("accessibility/", views.accessibility, name="accessibility"),
     path("language/", account_views.language_switch, name="language_switch"),
     path("accounts/profile/", account_views.account_overview, name="account_overview"),
     path("accounts/", include("allauth.urls")),

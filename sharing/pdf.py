@@ -1,9 +1,11 @@
 """The PDF of an IPS document: a readable, printable summary of the bundle, rendered with WeasyPrint.
 
 ``summary_pdf`` turns an IPS 2.0.0 document bundle into a PDF in the citizen's language: a patient header,
-when it was made and from which sources, then each Composition section in the document's order with its
-entries as a table (item, status, date, details). The words come from ``core.fhir.summary.summarize``
-(structured fields only, the same lines as the record page) and the section table's translated titles.
+when it was made and from which sources, the Important panel (every allergy and intolerance, alert and
+advance directive, with its status and date, as atop the record page), then each Composition section in
+the document's order with its entries as a table (item, status, date, details). The words come from
+``core.fhir.summary.summarize`` with the page's wording (structured fields only, the same lines, statuses,
+dates and numbers as the record page) and the section table's translated titles.
 Upstream narrative (``text.div``) is never rendered: every upstream string reaches the PDF as text,
 escaped by the template engine.
 
@@ -44,7 +46,9 @@ from core.fhir.document import (
 from core.fhir.read import codes_of, mappings_of, text_of
 from core.fhir.summary import ItemSummary, concept_text, summarize
 from core.fhir.terms import LIST_EMPTY_REASON, LOINC
+from core.fhir.wording import Wording
 from core.ips.sections import SECTION_BY_LOINC
+from portal.records.selectors import IMPORTANT_SECTIONS, page_wording
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +75,6 @@ EMPTY_REASONS: Final[Mapping[str, str]] = {
 }
 MAX_SECTION_DEPTH: Final = 3  # nested sections deeper than this are not shown
 MAX_TEXT: Final = 300
-FHIR_DATE_TIME: Final = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d)")
 
 
 # ---------------------------------------------------------------------------- fetching
@@ -151,6 +154,13 @@ class PdfSection:
     rows: list[Row]
     empty_text: str  # shown instead of a table when there are no rows
     left_out: int = 0  # entries of a very large record this PDF does not show (the JSON holds them)
+    key: str = ""  # the IPS section's key ("allergies"), for a Composition section the portal knows
+
+
+@dataclass(frozen=True)
+class ImportantRow:
+    section_title: str
+    row: Row
 
 
 def _section_key(section: Mapping[str, Any]) -> str | None:
@@ -180,23 +190,25 @@ def _empty_text(section: Mapping[str, Any]) -> str:
     return concept_text(reason) or gettext("No structured entries in this section.")
 
 
-def _row(reference: Mapping[str, Any], resolve: Resolver) -> Row:
+def _row(reference: Mapping[str, Any], resolve: Resolver, wording: Wording) -> Row:
     target = reference_of(reference)
     resource = resolve(target) if target else None
     if resource is None:
         title = text_of(reference.get("display"), MAX_TEXT) or gettext("Not included in this document")
         return Row(ItemSummary(title=title, status=None, date=None), "")
-    summary = summarize(resource, resolve)
-    # "2024-04-10T09:58:00+00:00" → "2024-04-10 09:58:00+00:00": the column can wrap it after the date.
-    date = FHIR_DATE_TIME.sub(r"\1 \2", summary.date) if summary.date else ""
-    return Row(summary, date)
+    summary = summarize(resource, resolve, wording)
+    return Row(summary, summary.date or "")
 
 
 def _sections(
-    holder: Mapping[str, Any], resolve: Resolver, left_out: Mapping[str, int], level: int = 2
+    holder: Mapping[str, Any],
+    resolve: Resolver,
+    left_out: Mapping[str, int],
+    wording: Wording,
+    level: int = 2,
 ) -> Iterator[PdfSection]:
     for section in mappings_of(holder.get("section")):
-        rows = [_row(reference, resolve) for reference in mappings_of(section.get("entry"))]
+        rows = [_row(reference, resolve, wording) for reference in mappings_of(section.get("entry"))]
         key = _section_key(section) if level == 2 else None
         yield PdfSection(
             title=_section_title(section),
@@ -204,9 +216,22 @@ def _sections(
             rows=rows,
             empty_text="" if rows else _empty_text(section),
             left_out=left_out.get(key, 0) if key else 0,
+            key=key or "",
         )
         if level - 1 < MAX_SECTION_DEPTH:
-            yield from _sections(section, resolve, {}, level + 1)
+            yield from _sections(section, resolve, {}, wording, level + 1)
+
+
+def important_rows(sections: list[PdfSection]) -> list[ImportantRow]:
+    """What the PDF shows first, as the record page does: every entry of the allergies, alerts and advance
+    directives sections (in that order), each with its section's name."""
+    return [
+        ImportantRow(section_title=section.title, row=row)
+        for key in IMPORTANT_SECTIONS
+        for section in sections
+        if section.key == key
+        for row in section.rows
+    ]
 
 
 def css_string(text: str) -> str:
@@ -250,13 +275,17 @@ def summary_context(
     composition = document_composition(bundle)
     patient = document_patient(bundle, resolve)
     name = human_name(patient)
+    wording = page_wording()
+    birth_date = text_of(patient.get("birthDate"), MAX_TEXT) or ""
+    sections = list(_sections(composition, resolve, left_out or {}, wording))
     return {
         "patient_name": name,
-        "birth_date": text_of(patient.get("birthDate"), MAX_TEXT) or "",
+        "birth_date": wording.date_text(birth_date) if birth_date else "",
         "identifiers": patient_identifiers(patient),
         "generated_at": generated_at,
         "sources": [text for source in sources if (text := text_of(source, MAX_TEXT))],
-        "sections": list(_sections(composition, resolve, left_out or {})),
+        "important": important_rows(sections),
+        "sections": sections,
         "shortened": (
             {"shown": shown_of_total[0], "total": shown_of_total[1]} if shown_of_total is not None else None
         ),

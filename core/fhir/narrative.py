@@ -19,12 +19,20 @@ safe in a template. The choices beyond the FHIR rules:
   nested ``<div>`` cost time that grows with the square of their number (100,000 of them, 1.1 MB, keep
   a worker busy for half a minute), and no real narrative of one resource comes near either limit.
 
+``readable_narrative`` is the same sanitising for a person reading their record: it also takes out what a
+narrative *generator* (the FHIR IG publisher, HAPI) adds for developers: the "Generated Narrative: Condition
+8039e4a7-…" heading, anchors, parts the generator hides with CSS (``display: none``, which the sanitiser would
+otherwise make visible) and its code annotations; and it words the raw property names it uses as labels
+("clinicalStatus", "ReferenceRanges") as "Clinical status", "Reference ranges". Its result passes through
+the same allow-list last, so it is exactly as safe as ``sanitize_narrative``'s.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from html import escape
+from html.parser import HTMLParser
 from types import MappingProxyType
 from typing import Final, TypeGuard
 
@@ -184,3 +192,117 @@ def sanitize_narrative(xhtml: str) -> str:
     if not within_limits(xhtml):
         return ""
     return _CLEANER.clean(_prepare(xhtml)).strip()
+
+
+# ---------------------------------------------------------------------------- for people reading their record
+
+# A first pass keeps class and style as well, only to find the generator's parts; the last pass drops them.
+_MARKING_CLEANER: Final = nh3.Cleaner(
+    tags=set(ALLOWED_TAGS),
+    clean_content_tags=set(DROPPED_WITH_CONTENT),
+    attributes={
+        tag: set(names) | ({"class", "style"} if tag == "*" else set())
+        for tag, names in ALLOWED_ATTRIBUTES.items()
+    },
+    attribute_filter=_attribute_filter,
+    strip_comments=True,
+    link_rel=None,
+    url_schemes={*LINK_SCHEMES, "data"},
+    url_relative="deny",
+)
+_GENERATED_MARKS: Final = ("Generated Narrative", "res-header-id")
+_HIDDEN_STYLE: Final = re.compile(r"display\s*:\s*none", re.IGNORECASE)
+# The IG publisher's annotation of a coded value: '<span style="background: LightGoldenRodYellow">
+# (Details: UCUM codemmol/L = 'mmol/L')</span>'.
+_ANNOTATION_STYLE: Final = re.compile(r"background\s*:\s*LightGoldenRodYellow", re.IGNORECASE)
+# A FHIR property or type name used as a label: "code", "clinicalStatus", "ReferenceRanges".
+_PROPERTY_LABEL: Final = re.compile(
+    r"<(?P<tag>b|strong|th|h[1-6])(?P<attributes>(?:\s[^<>]*)?)>"
+    r"(?P<name>[A-Za-z][a-z0-9]+(?:[A-Z][a-z0-9]+)*)(?:\[x\])?</(?P=tag)>"
+)
+_CAMEL: Final = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_EMPTY_PARAGRAPH: Final = re.compile(r"<p>\s*</p>")
+# Paragraphs do not nest, so the first "</p>" ends the line; [^<]* and tags alternate without backtracking.
+_PATIENT_LINE: Final = re.compile(r"<p><b>(?:subject|patient)</b>:(?:[^<]++|<(?!/p>))*+</p>")
+
+
+class _GeneratedParts(HTMLParser):
+    """Re-serialises well-formed markup (nh3's output) without the generator's parts."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.skipping = 0  # depth inside an element dropped with its content
+        self.open: list[bool] = []  # per open element: was its tag left out
+
+    def _drops_content(self, attributes: dict[str, str | None]) -> bool:
+        classes = (attributes.get("class") or "").split()
+        style = attributes.get("style") or ""
+        return (
+            "res-header-id" in classes
+            or bool(_HIDDEN_STYLE.search(style))
+            or bool(_ANNOTATION_STYLE.search(style))
+        )
+
+    def _start(self, tag: str, attrs: list[tuple[str, str | None]]) -> str:
+        kept = "".join(
+            f' {name}="{escape(value or "", quote=True)}"'
+            for name, value in attrs
+            # The generator's tooltips list code systems and codes: for developers, not for the reader.
+            if name not in {"class", "style"} and not (name == "title" and (value or "").startswith("Codes:"))
+        )
+        return f"<{tag}{kept}>"
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _VOID:
+            if not self.skipping:
+                self.out.append(self._start(tag, attrs))
+            return
+        attributes = dict(attrs)
+        if self.skipping or self._drops_content(attributes):
+            self.skipping += 1
+            return
+        anchor = tag == "a" and "href" not in attributes  # a named anchor: a target for the generator's links
+        self.open.append(anchor)
+        if not anchor:
+            self.out.append(self._start(tag, attrs))
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if not self.skipping and tag in _VOID:
+            self.out.append(self._start(tag, attrs))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _VOID:
+            return
+        if self.skipping:
+            self.skipping -= 1
+            return
+        if self.open and not self.open.pop():
+            self.out.append(f"</{tag}>")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.out.append(escape(data, quote=False))
+
+
+def _label_words(match: re.Match[str]) -> str:
+    words = _CAMEL.sub(" ", match["name"]).lower()
+    return f"<{match['tag']}{match['attributes']}>{words[:1].upper()}{words[1:]}</{match['tag']}>"
+
+
+def readable_narrative(xhtml: str) -> str:
+    """``sanitize_narrative`` for the record page: without a generator's boilerplate, its property names as
+    words (see the module's docstring); "" where ``sanitize_narrative`` gives ""."""
+    if not within_limits(xhtml):
+        return ""
+    if not any(mark in xhtml for mark in _GENERATED_MARKS):
+        return sanitize_narrative(xhtml)
+    parts = _GeneratedParts()
+    parts.feed(_MARKING_CLEANER.clean(_prepare(xhtml)))
+    parts.close()
+    cleaned = _CLEANER.clean("".join(parts.out)).strip()
+    # Empty paragraphs left where anchors stood; the line naming the patient (it is the reader's own
+    # record, and the line repeats their identifier); then the labels in words.
+    cleaned = _EMPTY_PARAGRAPH.sub("", cleaned)
+    cleaned = _PATIENT_LINE.sub("", cleaned)
+    return _PROPERTY_LABEL.sub(_label_words, cleaned).strip()

@@ -11,13 +11,15 @@ resource nothing can be read from is titled with its resource type.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final, TypeVar
 
 from core.fhir.read import clip, mappings_of, text_of
 from core.fhir.terms import MEDICATION_TYPES
+from core.fhir.wording import AS_GIVEN, Wording
 from core.i18n import gettext_noop
 
 Resolver = Callable[[str], Mapping[str, Any] | None]
@@ -109,7 +111,8 @@ class Detail:
 class ItemSummary:
     """One line of the record page: plain text, to be escaped where it is shown.
 
-    ``date`` is the FHIR date/dateTime as given (a period as its start and end joined by an en dash);
+    ``date`` is the FHIR date/dateTime in the wording's format (as given by ``AS_GIVEN``; a period as its
+    start and end joined by an en dash); ``raw_date`` is the same date as the source gave it, for filters;
     ``details`` are label/value pairs such as ("", "91.5 kg") or ("Body site", "Left arm"), see ``Detail``.
     """
 
@@ -117,36 +120,43 @@ class ItemSummary:
     status: str | None
     date: str | None
     details: tuple[Detail, ...] = ()
+    raw_date: str | None = field(default=None, compare=False)  # the same date either way: not compared
 
 
-def summarize(resource: Mapping[str, Any], resolve: Resolver | None = None) -> ItemSummary:
-    """Title, status, date and details of one resource.
+def summarize(
+    resource: Mapping[str, Any], resolve: Resolver | None = None, wording: Wording = AS_GIVEN
+) -> ItemSummary:
+    """Title, status, date and details of one resource, in ``wording``'s language and formats.
 
     ``resolve`` looks up a referenced resource ("Medication/abc", a full URL or "urn:uuid:…") among the
     citizen's stored resources, for titles that live on another resource (medicationReference, the
     Device of a DeviceUseStatement). Without it, or when it finds nothing, the reference's display is used.
+    ``wording`` words coded values of FHIR's fixed value sets, dates and numbers (see core.fhir.wording);
+    the default keeps them as the resource gives them.
     """
     try:
-        return _summarize(resource, resolve)
+        return _summarize(resource, resolve, wording)
     except Exception:  # a last resort: the readers below already tolerate odd shapes
         return ItemSummary(title=_type_of(resource), status=None, date=None)
 
 
-def _summarize(resource: object, resolve: Resolver | None) -> ItemSummary:
+def _summarize(resource: object, resolve: Resolver | None, wording: Wording) -> ItemSummary:
     if not isinstance(resource, Mapping):
         return ItemSummary(title=_type_of(resource), status=None, date=None)
     resource_type = _type_of(resource)
     title = _title(resource, resource_type, resolve) or resource_type
     details = _unique(
         Detail(d.label, _clip(d.value))
-        for d in _details(resource, resource_type)
+        for d in _details(resource, resource_type, wording)
         if d is not None and (d.label or d.value) and d != Detail("", title)
     )
+    raw_date = _date(resource, AS_GIVEN)
     return ItemSummary(
         title=_clip(title),
-        status=_status(resource),
-        date=_date(resource),
+        status=_status(resource, resource_type, wording),
+        date=_date(resource, wording) if wording is not AS_GIVEN else raw_date,
         details=tuple(details[:MAX_DETAILS]),
+        raw_date=raw_date,
     )
 
 
@@ -237,7 +247,15 @@ def _concept_labels(value: object) -> list[str]:
     return [text for item in mappings_of(value) if (text := concept_text(item))]
 
 
-def _number(value: object) -> str | None:
+def _number(value: object, wording: Wording = AS_GIVEN) -> str | None:
+    text = _number_text(value)
+    return wording.number(text) if text is not None and _DECIMAL.fullmatch(text) else text
+
+
+_DECIMAL: Final = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def _number_text(value: object) -> str | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | Decimal):
@@ -249,10 +267,10 @@ def _number(value: object) -> str | None:
     return _string(value)  # FHIR decimals kept as strings by some parsers
 
 
-def _quantity(quantity: object) -> str | None:
+def _quantity(quantity: object, wording: Wording = AS_GIVEN) -> str | None:
     if not isinstance(quantity, Mapping):
         return None
-    value = _number(quantity.get("value"))
+    value = _number(quantity.get("value"), wording)
     if value is None:
         return None
     comparator = _string(quantity.get("comparator")) or ""
@@ -263,25 +281,28 @@ def _quantity(quantity: object) -> str | None:
     return f"{comparator}{value} {unit}" if unit else f"{comparator}{value}"
 
 
-def _period(period: object) -> str | None:
+def _period(period: object, wording: Wording = AS_GIVEN) -> str | None:
     if not isinstance(period, Mapping):
         return None
     start = _string(period.get("start"))
     end = _string(period.get("end"))
+    dash = wording.range_separator
     if start and end:
-        return start if start == end else f"{start}{EN_DASH}{end}"
+        if start == end:
+            return wording.date_text(start)
+        return f"{wording.date_text(start)}{dash}{wording.date_text(end)}"
     if start:
-        return f"{start}{EN_DASH}"
+        return f"{wording.date_text(start)}{dash}"
     if end:
-        return f"{EN_DASH}{end}"
+        return f"{dash}{wording.date_text(end)}"
     return None
 
 
-def _range(value: object) -> str | None:
+def _range(value: object, wording: Wording = AS_GIVEN) -> str | None:
     if not isinstance(value, Mapping):
         return None
-    low = _quantity(value.get("low"))
-    high = _quantity(value.get("high"))
+    low = _quantity(value.get("low"), wording)
+    high = _quantity(value.get("high"), wording)
     if low and high:
         return f"{low}{EN_DASH}{high}"
     if low:
@@ -291,17 +312,17 @@ def _range(value: object) -> str | None:
     return None
 
 
-def _ratio(value: object) -> str | None:
+def _ratio(value: object, wording: Wording = AS_GIVEN) -> str | None:
     if not isinstance(value, Mapping):
         return None
-    numerator = _quantity(value.get("numerator"))
-    denominator = _quantity(value.get("denominator"))
+    numerator = _quantity(value.get("numerator"), wording)
+    denominator = _quantity(value.get("denominator"), wording)
     if numerator and denominator:
         return f"{numerator} / {denominator}"
     return numerator
 
 
-def _typed_value(holder: Mapping[str, Any], prefix: str) -> Detail | None:
+def _typed_value(holder: Mapping[str, Any], prefix: str, wording: Wording = AS_GIVEN) -> Detail | None:
     """A choice element such as value[x], read from its first present type.
 
     A boolean is a label alone ("Yes" or "No"); anything else is its text as the value.
@@ -317,17 +338,19 @@ def _typed_value(holder: Mapping[str, Any], prefix: str) -> Detail | None:
                 return Detail(gettext_noop("Yes") if value else gettext_noop("No"), "")
             continue
         if suffix == "Quantity":
-            text = _quantity(value)
+            text = _quantity(value, wording)
         elif suffix == "CodeableConcept":
             text = concept_text(value)
         elif suffix == "Integer":
-            text = _number(value)
+            text = _number(value, wording)
         elif suffix == "Range":
-            text = _range(value)
+            text = _range(value, wording)
         elif suffix == "Ratio":
-            text = _ratio(value)
+            text = _ratio(value, wording)
         elif suffix == "Period":
-            text = _period(value)
+            text = _period(value, wording)
+        elif suffix == "DateTime":
+            text = wording.date_text(value) if (value := _string(value)) else None
         else:
             text = _string(value)
         if text:
@@ -442,31 +465,46 @@ def _attachment_titles(resource: Mapping[str, Any]) -> list[str]:
 # ---------------------------------------------------------------------------- status and date
 
 
-def _status(resource: Mapping[str, Any]) -> str | None:
-    clinical = _concept_label(resource.get("clinicalStatus"))
-    verification_concept = resource.get("verificationStatus")
+def _coded_status(
+    resource: Mapping[str, Any], resource_type: str, element: str, wording: Wording
+) -> str | None:
+    """A status-like CodeableConcept of a fixed value set, worded by the table when its code is in it."""
+    concept = resource.get(element)
+    label = _concept_label(concept)
+    for code in sorted(_concept_codes(concept)):
+        worded = wording.code(f"{resource_type}.{element}", code, None)
+        if worded:
+            return worded
+    return label
+
+
+def _status(resource: Mapping[str, Any], resource_type: str, wording: Wording) -> str | None:
+    clinical = _coded_status(resource, resource_type, "clinicalStatus", wording)
     verification = None
-    if "confirmed" not in _concept_codes(verification_concept):
-        verification = _concept_label(verification_concept)
+    if "confirmed" not in _concept_codes(resource.get("verificationStatus")):
+        verification = _coded_status(resource, resource_type, "verificationStatus", wording)
     if clinical and verification:
         return _clip(f"{clinical} ({verification})")
     if clinical or verification:
         return _clip(clinical or verification or "")
     status = _string(resource.get("status"))
-    return _clip(status) if status else None
+    if not status:
+        return None
+    return _clip(wording.code(f"{resource_type}.status", status, status) or status)
 
 
-def _date(resource: Mapping[str, Any]) -> str | None:
+def _date(resource: Mapping[str, Any], wording: Wording) -> str | None:
     for name in DATE_FIELDS:
         if name not in resource:
             continue
         value = resource[name]
         if name.endswith("Period") or name == "period":
-            text = _period(value)
+            text = _period(value, wording)
         elif name == "onsetAge":
-            text = _quantity(value)
+            text = _quantity(value, wording)
         else:
             text = _string(value)
+            text = wording.date_text(text) if text and not name.endswith("String") else text
         if text:
             return _clip(text, MAX_DATE)
     return None
@@ -482,17 +520,17 @@ CRITICALITY_LABELS: Final[Mapping[str, str]] = {
 }
 
 
-def _details(resource: Mapping[str, Any], resource_type: str) -> Iterator[Detail | None]:
+def _details(resource: Mapping[str, Any], resource_type: str, wording: Wording) -> Iterator[Detail | None]:
     if resource_type == "Observation":
-        yield from _observation_details(resource)
+        yield from _observation_details(resource, wording)
     elif resource_type == "AllergyIntolerance":
-        yield from _allergy_details(resource)
+        yield from _allergy_details(resource, wording)
     elif resource_type in MEDICATION_TYPES:
         yield from _dosage_texts(resource)
     elif resource_type == "Condition":
         yield _labelled(gettext_noop("Severity"), concept_text(resource.get("severity")))
     elif resource_type == "Immunization":
-        yield from _immunization_details(resource)
+        yield from _immunization_details(resource, wording)
     elif resource_type == "DiagnosticReport":
         yield _plain(_string(resource.get("conclusion")))
         yield from _plains(_concept_labels(resource.get("conclusionCode")))
@@ -519,13 +557,13 @@ def _plains(texts: Iterable[str]) -> Iterator[Detail | None]:
     return (_plain(text) for text in texts)
 
 
-def _observation_details(observation: Mapping[str, Any]) -> Iterator[Detail | None]:
-    yield _typed_value(observation, "value")
+def _observation_details(observation: Mapping[str, Any], wording: Wording) -> Iterator[Detail | None]:
+    yield _typed_value(observation, "value", wording)
     absent = _concept_label(observation.get("dataAbsentReason"))
     yield _labelled(gettext_noop("No value"), absent)
     for component in mappings_of(observation.get("component")):
         name = concept_text(component.get("code"))
-        value = _typed_value(component, "value")
+        value = _typed_value(component, "value", wording)
         if name and value is not None:
             # A yes/no keeps its translatable label and takes the component's name as its value.
             yield Detail(value.label, name) if value.label else Detail("", f"{name}: {value.value}")
@@ -535,10 +573,13 @@ def _observation_details(observation: Mapping[str, Any]) -> Iterator[Detail | No
         yield _labelled(gettext_noop("Interpretation"), _concept_label(interpretation))
 
 
-def _allergy_details(allergy: Mapping[str, Any]) -> Iterator[Detail | None]:
+def _allergy_details(allergy: Mapping[str, Any], wording: Wording) -> Iterator[Detail | None]:
     criticality = _string(allergy.get("criticality"))
     worded = CRITICALITY_LABELS.get(criticality) if criticality else None
     yield Detail(worded, "") if worded else _labelled(gettext_noop("Criticality"), criticality)
+    if wording.term is not None:  # the document's own narrative keeps its columns as they were
+        kind = _string(allergy.get("type"))
+        yield _labelled(gettext_noop("Type"), wording.code("AllergyIntolerance.type", kind, kind))
     manifestations = _unique(
         text
         for reaction in mappings_of(allergy.get("reaction"))
@@ -550,13 +591,15 @@ def _allergy_details(allergy: Mapping[str, Any]) -> Iterator[Detail | None]:
 def _dosage_texts(resource: Mapping[str, Any]) -> Iterator[Detail | None]:
     # MedicationStatement.dosage is a list, MedicationAdministration.dosage one object;
     # requests and dispenses carry dosageInstruction.
-    for field in ("dosage", "dosageInstruction"):
-        for dosage in mappings_of(resource.get(field)):
+    for element in ("dosage", "dosageInstruction"):
+        for dosage in mappings_of(resource.get(element)):
             yield _plain(_string(dosage.get("text")))
 
 
-def _immunization_details(immunization: Mapping[str, Any]) -> Iterator[Detail | None]:
+def _immunization_details(immunization: Mapping[str, Any], wording: Wording) -> Iterator[Detail | None]:
     for protocol in mappings_of(immunization.get("protocolApplied")):
-        dose = _number(protocol.get("doseNumberPositiveInt")) or _string(protocol.get("doseNumberString"))
+        dose = _number(protocol.get("doseNumberPositiveInt"), wording) or _string(
+            protocol.get("doseNumberString")
+        )
         yield _labelled(gettext_noop("Dose"), dose)
     yield _labelled(gettext_noop("Body site"), concept_text(immunization.get("site")))

@@ -1,16 +1,19 @@
 """Reads for the record page: the citizen's own stored resources by IPS section, and their sources' pulls."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, Max, Q, QuerySet
+from django.utils import formats, timezone
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext
 
-from core.fhir.narrative import sanitize_narrative, within_limits
-from core.fhir.summary import ItemSummary, summarize
+from core.fhir.narrative import readable_narrative, within_limits
+from core.fhir.summary import EN_DASH, ItemSummary, summarize
+from core.fhir.wording import Wording, parse_fhir_date
 from core.ips.sections import SECTIONS, Section
 from portal.accounts.models import User
 from portal.accounts.selectors import (
@@ -49,6 +52,125 @@ class RecordSection:
     title: str
     items: list[RecordItem]
     hidden_count: int
+    # Items of the section, and of those the ones the filter lets through (all of them without a filter).
+    total: int = 0
+    matched: int = 0
+
+
+# ---------------------------------------------------------------------------- wording
+
+
+def _number(text: str) -> str:
+    try:
+        return formats.number_format(Decimal(text), use_l10n=True)
+    except (InvalidOperation, ValueError):
+        return text
+
+
+def _moment(value: datetime) -> str:
+    # An aware time is shown in the portal's TIME_ZONE; one without a zone as the source wrote it.
+    local = timezone.localtime(value) if timezone.is_aware(value) else value
+    return formats.date_format(local, "DATETIME_FORMAT")
+
+
+def page_wording() -> Wording:
+    """The wording of the active language: FHIR's fixed codes through the catalogue, Django's formats for
+    dates and numbers. The pages, the Yellow Button's lists and the PDF all use it."""
+    return Wording(
+        term=pgettext,
+        number=_number,
+        day=lambda value: formats.date_format(value, "DATE_FORMAT"),
+        month=lambda value: formats.date_format(value, "YEAR_MONTH_FORMAT"),
+        year=str,
+        moment=_moment,
+        dates=True,
+        range_separator=f" {EN_DASH} ",
+    )
+
+
+# ---------------------------------------------------------------------------- the filter
+
+
+@dataclass(frozen=True)
+class RecordFilter:
+    """What the citizen looks for: words (each must appear) and a period (items dated within it)."""
+
+    text: str = ""
+    since: date | None = None
+    until: date | None = None
+    # The dates as typed, for the form, and whether one could not be read.
+    since_input: str = ""
+    until_input: str = ""
+    invalid_dates: tuple[str, ...] = field(default=())
+
+    @property
+    def active(self) -> bool:
+        return bool(self.words or self.since or self.until)
+
+    @property
+    def words(self) -> list[str]:
+        return self.text.casefold().split()
+
+
+def _date_input(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        return None
+
+
+def record_filter(*, text: str = "", since: str = "", until: str = "") -> RecordFilter:
+    """The filter of the record page's form (q=, from=, to= with dates as YYYY-MM-DD); a date that cannot
+    be read is left out of the filter and named in ``invalid_dates`` ("from", "to")."""
+    text = " ".join(text.split())[:200]
+    since_date = _date_input(since) if since.strip() else None
+    until_date = _date_input(until) if until.strip() else None
+    invalid = tuple(
+        name
+        for name, typed, read in (("from", since, since_date), ("to", until, until_date))
+        if typed.strip() and read is None
+    )
+    return RecordFilter(
+        text=text,
+        since=since_date,
+        until=until_date,
+        since_input=since.strip()[:20],
+        until_input=until.strip()[:20],
+        invalid_dates=invalid,
+    )
+
+
+def _dated_between(raw_date: str | None) -> tuple[date, date] | None:
+    """The days a summary's date can mean (a year is all of it, a period its start to its end)."""
+    if not raw_date:
+        return None
+    start_text, dash, end_text = raw_date.partition(EN_DASH)
+    start = parse_fhir_date(start_text) if start_text else None
+    end = parse_fhir_date(end_text) if end_text else None
+    if not dash:
+        end = start
+    if start is None and end is None:
+        return None
+    return (start.first_day if start else date.min, end.last_day if end else date.max)
+
+
+def _matches(item: RecordItem, wanted: RecordFilter) -> bool:
+    if wanted.since or wanted.until:
+        days = _dated_between(item.summary.raw_date)
+        if days is None:
+            return False
+        if wanted.since and days[1] < wanted.since:
+            return False
+        if wanted.until and days[0] > wanted.until:
+            return False
+    if wanted.words:
+        summary = item.summary
+        parts = [summary.title, summary.status or "", summary.date or "", item.source_name]
+        for detail in summary.details:
+            parts.extend((gettext(detail.label) if detail.label else "", detail.value))
+        haystack = " ".join(parts).casefold()
+        return all(word in haystack for word in wanted.words)
+    return True
 
 
 def resources_of_owner(*, owner: User) -> QuerySet[StoredResource]:
@@ -74,12 +196,24 @@ def _narrative(resource: Mapping[str, Any], budget: _NarrativeBudget) -> SafeStr
     div = text.get("div") if isinstance(text, Mapping) else None
     if not within_limits(div) or not budget.take(div):
         return mark_safe("")
-    # Sanitised with the FHIR narrative allow-list: safe to place in the page as markup.
-    return mark_safe(sanitize_narrative(div))  # noqa: S308
+    # Sanitised with the FHIR narrative allow-list (and the generator's boilerplate taken out): safe to
+    # place in the page as markup.
+    return mark_safe(readable_narrative(div))  # noqa: S308
 
 
-def record_sections(*, owner: User) -> list[RecordSection]:
-    """Every IPS section that has items, in IPS order; each item readable and sanitised."""
+def record_sections(
+    *,
+    owner: User,
+    wanted: RecordFilter | None = None,
+    wording: Wording | None = None,
+    only: tuple[str, ...] | None = None,
+) -> list[RecordSection]:
+    """Every IPS section that has items, in IPS order; each item readable and sanitised, worded in the
+    active language. With a filter, each section holds the items it lets through (and says how many of
+    how many); a section none of whose items match stays, empty, so the counts stay honest. ``only``:
+    the sections of these keys."""
+    wording = wording or page_wording()
+    wanted = wanted if wanted is not None and wanted.active else None
     resources = resources_of_owner(owner=owner)
     names = {
         (row.source_id, f"{row.resource_type}/{row.resource_id}"): row.data
@@ -90,36 +224,75 @@ def record_sections(*, owner: User) -> list[RecordSection]:
     sections = []
     budget = _NarrativeBudget()
     for section in SECTIONS:
+        if only is not None and section.key not in only:
+            continue
         rows = resources.filter(section=section.key).select_related("source").order_by("-changed_at", "id")
         total = rows.count()
         if not total:
             continue
-        items = []
-        for row in rows[:ITEMS_PER_SECTION]:
+        items: list[RecordItem] = []
+        matched = 0
+        # Without a filter only the shown items are read; a filter has to look at every one.
+        for row in rows.iterator(chunk_size=500) if wanted else rows[:ITEMS_PER_SECTION]:
 
             def resolve(reference: str, source_id: int = row.source_id) -> dict[str, Any] | None:
                 return names.get((source_id, reference))
 
-            items.append(
-                RecordItem(
-                    summary=summarize(row.data, resolve),
-                    narrative=_narrative(row.data, budget),
-                    source_name=row.source.name,
-                    fetched_at=row.fetched_at,
-                    missing_since=row.missing_since,
-                    resource_type=row.resource_type,
-                    pk=row.pk,
-                )
+            item = RecordItem(
+                summary=summarize(row.data, resolve, wording),
+                narrative=mark_safe(""),
+                source_name=row.source.name,
+                fetched_at=row.fetched_at,
+                missing_since=row.missing_since,
+                resource_type=row.resource_type,
+                pk=row.pk,
             )
+            if wanted and not _matches(item, wanted):
+                continue
+            matched += 1
+            if len(items) < ITEMS_PER_SECTION:
+                items.append(replace(item, narrative=_narrative(row.data, budget)))
+        if not wanted:
+            matched = total
         sections.append(
             RecordSection(
                 section=section,
                 title=gettext(section.title),
                 items=items,
-                hidden_count=max(0, total - ITEMS_PER_SECTION),
+                hidden_count=max(0, matched - len(items)),
+                total=total,
+                matched=matched,
             )
         )
     return sections
+
+
+@dataclass(frozen=True)
+class ContentsEntry:
+    key: str
+    title: str
+    shown: int  # items the filter lets through
+    total: int
+
+
+@dataclass(frozen=True)
+class RecordContents:
+    entries: list[ContentsEntry]
+    shown: int
+    total: int
+
+
+def record_contents(sections: list[RecordSection]) -> RecordContents:
+    """The contents list atop the record page: each section with how many of its items are shown."""
+    entries = [
+        ContentsEntry(key=record.section.key, title=record.title, shown=record.matched, total=record.total)
+        for record in sections
+    ]
+    return RecordContents(
+        entries=entries,
+        shown=sum(entry.shown for entry in entries),
+        total=sum(entry.total for entry in entries),
+    )
 
 
 # What a clinician must see first, in this order: allergies and intolerances, alerts, advance directives.
@@ -154,6 +327,9 @@ class SourceStatus:
     can_connect: bool
     # Why a source that finds people by national identifier cannot be asked yet: "link-eid", "stronger-eid".
     blocked: str = ""
+    # What the portal holds from this source: said here once, not on every item of the record.
+    held: int = 0
+    fetched_at: datetime | None = None
 
 
 def _warning_text(warning: Any) -> str:
@@ -173,14 +349,26 @@ def _warning_text(warning: Any) -> str:
 
 
 def source_statuses(*, owner: User) -> list[SourceStatus]:
-    """Each enabled source with the citizen's connection and last pull."""
+    """Each enabled source (and any other the citizen holds data from) with the citizen's connection, last
+    pull, and how many items the portal holds from it, fetched when."""
     statuses = []
     connections = {c.source_id: c for c in Connection.objects.filter(owner=owner)}
     identity = national_identity_for(user=owner)
-    for source in DataSource.objects.filter(enabled=True):
+    held = {
+        row["source_id"]: (row["count"], row["fetched"])
+        for row in resources_of_owner(owner=owner)
+        .order_by()
+        .values("source_id")
+        # The items the record page shows (those filed in a section), so the numbers agree with its contents.
+        .annotate(count=Count("id", filter=~Q(section="")), fetched=Max("fetched_at"))
+    }
+    # A disabled source is listed only for what the portal still holds from it: nothing to fetch there now.
+    for source in DataSource.objects.filter(Q(enabled=True) | Q(pk__in=list(held))):
         blocked = ""
-        if source.auth_mode != AuthMode.SMART_LAUNCH and not identity_for_identifier_pulls(
-            user=owner, system=source.patient_identifier_system
+        if (
+            source.enabled
+            and source.auth_mode != AuthMode.SMART_LAUNCH
+            and not identity_for_identifier_pulls(user=owner, system=source.patient_identifier_system)
         ):
             blocked = (
                 "stronger-eid" if identity is not None and not assurance_suffices(identity) else "link-eid"
@@ -200,9 +388,12 @@ def source_statuses(*, owner: User) -> list[SourceStatus]:
                 warnings=[
                     text for text in map(_warning_text, last_pull.warnings if last_pull else []) if text
                 ],
-                can_connect=source.auth_mode == AuthMode.SMART_LAUNCH
+                can_connect=source.enabled
+                and source.auth_mode == AuthMode.SMART_LAUNCH
                 and (connection is None or connection.status != ConnectionStatus.ACTIVE),
                 blocked=blocked,
+                held=held.get(source.pk, (0, None))[0],
+                fetched_at=held.get(source.pk, (0, None))[1],
             )
         )
     return statuses

@@ -22,14 +22,28 @@ logger = logging.getLogger(__name__)
 @login_required
 def records_overview(request: HttpRequest) -> HttpResponse:
     owner = request_citizen(request)
-    sections = selectors.record_sections(owner=owner)
+    wanted = selectors.record_filter(
+        text=request.GET.get("q", ""), since=request.GET.get("from", ""), until=request.GET.get("to", "")
+    )
+    sections = selectors.record_sections(owner=owner, wanted=wanted)
+    sources = selectors.source_statuses(owner=owner)
+    # The Important panel always shows everything: a filter must never hide an allergy.
+    important = selectors.important_items(
+        selectors.record_sections(owner=owner, only=selectors.IMPORTANT_SECTIONS)
+        if wanted.active
+        else sections
+    )
     return render(
         request,
         "records/overview.html",
         {
             "sections": sections,
-            "important": selectors.important_items(sections),
-            "sources": selectors.source_statuses(owner=owner),
+            "important": important,
+            "sources": sources,
+            "filter": wanted,
+            "contents": selectors.record_contents(sections),
+            # A card names its source only when the record comes from more than one.
+            "several_sources": sum(1 for status in sources if status.held) > 1,
         },
     )
 

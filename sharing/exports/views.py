@@ -5,7 +5,7 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -14,11 +14,18 @@ from portal.accounts.services import profile_ensure
 from portal.security import letting_data_out
 from sharing.exports import selectors, services
 from sharing.models import ExportFormat
-from sharing.selection import SelectionForm, section_choices
+from sharing.selection import SelectionForm, kept_selection, section_choices
+
+# Plain words first; the technical name follows in small print.
+FORMATS = (
+    (ExportFormat.PDF, gettext_noop("Readable PDF"), gettext_noop("(to read and print)")),
+    (ExportFormat.JSON, gettext_noop("Data file for other health systems"), gettext_noop("(FHIR JSON)")),
+)
 
 
 def _exports_page(request: HttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
     owner = request_citizen(request)
+    posted_format = request.POST.get("format") if request.method == "POST" else None
     return render(
         request,
         "sharing/exports.html",
@@ -26,7 +33,9 @@ def _exports_page(request: HttpRequest, *, error: str = "", status: int = 200) -
             "sections": section_choices(owner=owner),
             "exports": selectors.exports_of_owner(owner=owner)[:10],
             "activities": selectors.activities_of_owner(owner=owner),
-            "formats": ExportFormat.choices,
+            "formats": [(value, gettext(label), gettext(fine)) for value, label, fine in FORMATS],
+            "kept_format": posted_format if posted_format in ExportFormat.values else FORMATS[0][0],
+            "kept": kept_selection(request.POST) if request.method == "POST" else None,
             "error": error,
         },
         status=status,
@@ -46,7 +55,7 @@ def exports(request: HttpRequest) -> HttpResponse:
         export = services.export_create(
             owner=owner,
             export_format=request.POST.get("format", ""),
-            sections=selection.section_keys,
+            sections=selection.document_sections,
             excluded_items=selection.excluded_items,
             # The citizen's own language (kept in their profile), whatever this browser sends.
             language=profile_ensure(user=owner).preferred_language,

@@ -15,15 +15,15 @@ from django.utils.translation import gettext, gettext_noop
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from core.ips.sections import SECTION_BY_KEY
 from portal.accounts.auth import request_citizen
 from portal.accounts.reauth import WITHHELD_FIELD
 from portal.accounts.services import profile_ensure
 from portal.security import letting_data_out
 from sharing.links import selectors, services
+from sharing.links.forms import PasscodeForm
 from sharing.links.services import ShareStatus
 from sharing.models import Share
-from sharing.selection import SelectionForm, section_choices
+from sharing.selection import SelectionForm, kept_selection, section_choices
 
 EXPIRY_LABELS = {
     15 * 60: gettext_noop("15 minutes"),
@@ -41,7 +41,7 @@ def _expiry_choices() -> list[tuple[int, str]]:
 
 
 # Never kept in a session, not even while a POST waits for the password (see portal.accounts.reauth).
-SECRET_FIELDS = ("passcode",)
+SECRET_FIELDS = ("passcode", "passcode_again")
 
 
 def _kept_choices(request: HttpRequest) -> dict[str, Any] | None:
@@ -56,16 +56,13 @@ def _kept_choices(request: HttpRequest) -> dict[str, Any] | None:
         else None,
         "label": request.POST.get("label", ""),
         "direct": request.POST.get("direct") == "on",
-        # The page posts LOINC codes; a section named by its key is shown ticked all the same.
-        "sections": {
-            SECTION_BY_KEY[name].loinc if name in SECTION_BY_KEY else name
-            for name in request.POST.getlist("sections")
-        },
-        "exclude": {int(item) for item in request.POST.getlist("exclude") if item.isdigit()},
+        **kept_selection(request.POST),
     }
 
 
-def _shares_page(request: HttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
+def _shares_page(
+    request: HttpRequest, *, error: str = "", passcode_error: str = "", status: int = 200
+) -> HttpResponse:
     owner = request_citizen(request)
     owned = list(selectors.shares_of_owner(owner=owner)[:20])
     counts = selectors.access_counts(share_ids=[share.id for share in owned])
@@ -77,6 +74,7 @@ def _shares_page(request: HttpRequest, *, error: str = "", status: int = 200) ->
             "expiry_choices": _expiry_choices(),
             "shares": [(share, services.share_status(share), counts.get(share.id, 0)) for share in owned],
             "error": error,
+            "passcode_error": passcode_error,
             "kept": _kept_choices(request),
         },
         status=status,
@@ -105,14 +103,18 @@ def shares_view(request: HttpRequest) -> HttpResponse:
     selection = SelectionForm(request.POST)
     if not selection.is_valid():
         return _shares_page(request, error=gettext(selection.first_error()), status=400)
+    passcode = PasscodeForm(request.POST)
+    if not passcode.is_valid():
+        # Said next to the passcode fields; nothing is made, and neither entry is shown again.
+        return _shares_page(request, passcode_error=gettext(passcode.first_error()), status=400)
     try:
         share = services.share_create(
             owner=owner,
             expires_in=int(request.POST.get("expires_in", "")),
             origin=_origin(request),
-            passcode=request.POST.get("passcode", ""),
+            passcode=passcode.passcode_value,
             label=request.POST.get("label", ""),
-            sections=selection.section_keys,
+            sections=selection.document_sections,
             excluded_items=selection.excluded_items,
             direct=request.POST.get("direct") == "on",
             language=profile_ensure(user=owner).preferred_language,

@@ -31,7 +31,7 @@ def test_unverified_citizen_is_told_to_verify(client: Any) -> None:
     assert response.status_code == 302
     assert response["Location"] == "/accounts/confirm-email/"
     page = client.get(response["Location"]).content.decode()
-    assert "Verify Your Email Address" in page
+    assert "Confirm your email address" in page
     assert "_auth_user_id" not in client.session
     # ... and a fresh verification mail went out.
     assert [message.to for message in mail.outbox] == [["new@example.org"]]

@@ -38,6 +38,10 @@ PUBLIC_PAGES = [
     ("create-account", "/accounts/signup/"),
     ("password-reset", "/accounts/password/reset/"),
     ("conformance", "/conformance/"),
+    ("help", "/help/"),
+    ("contact", "/contact/"),
+    ("privacy", "/privacy/"),
+    ("accessibility", "/accessibility/"),
     ("viewer-paste", "/viewer/"),
     ("not-found", "/no-such-page/"),
 ]

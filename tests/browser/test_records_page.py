@@ -33,7 +33,9 @@ def test_citizen_fetches_their_record_and_reads_it_in_both_languages(
     assert "Allergies and Intolerances" in allergies.locator("h2").inner_text()
     assert "enicillin" in allergies.inner_text()
     assert page.locator("section[data-section=immunizations] [data-testid=record-item]").count() == 8
-    assert "From National endpoint" in allergies.inner_text()
+    # The source and its fetch time are said once, in the list of sources, not on every card.
+    assert "From National endpoint" not in allergies.inner_text()
+    assert "in your record, fetched" in page.get_by_test_id("source-held").inner_text()
     # The source's narrative, sanitised, opens on request.
     narrative = allergies.locator("details.narrative").first
     narrative.locator("summary").click()

@@ -2,6 +2,7 @@
 in a second browser context opens it in the viewer, and the citizen's access log then names the clinician."""
 
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,10 @@ from playwright.sync_api import expect
 
 from portal.accounts.models import User
 from portal.audit.models import RECIPIENT_ACTIONS, AuditEntry, Outcome
-from tests.browser.test_login_and_job_page import sign_in
+from portal.jobs.services import job_run
+from sharing.models import Share
+from tests.browser.a11y import check_page
+from tests.browser.test_login_and_job_page import sign_in, switch_to_danish
 from tests.sharing.conftest import store_example
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -28,6 +32,7 @@ def test_a_clinician_opens_the_citizens_link_and_the_citizen_sees_who(
     sign_in(page, live_server.url, citizen.email)
     page.click(".site-nav a[href='/shares/']")
     page.get_by_test_id("share-passcode").fill(PASSCODE)
+    page.get_by_test_id("share-passcode-again").fill(PASSCODE)
     page.get_by_test_id("share-label").fill("For my GP")
     page.get_by_test_id("share-button").click()
 
@@ -76,3 +81,98 @@ def test_a_clinician_opens_the_citizens_link_and_the_citizen_sees_who(
         AuditEntry.objects.filter(owner=citizen, action__in=RECIPIENT_ACTIONS, outcome=Outcome.OPENED).count()
         == 1
     )
+
+
+def tab_presses_to(page: Any, start: str, target_testid: str, *, limit: int = 60) -> int:
+    """Tab presses from the focused ``start`` element until the element with ``target_testid`` has focus."""
+    page.locator(start).focus()
+    for presses in range(1, limit + 1):
+        page.keyboard.press("Tab")
+        if (
+            page.evaluate("() => document.activeElement && document.activeElement.dataset.testid")
+            == target_testid
+        ):
+            return presses
+    raise AssertionError(f"{target_testid} not reached in {limit} Tab presses")
+
+
+def test_the_share_form_is_short_to_tab_through_and_checks_the_passcode(
+    page: Any, live_server: Any, citizen: User
+) -> None:
+    store_example(citizen)
+    sign_in(page, live_server.url, citizen.email)
+    page.goto(f"{live_server.url}/shares/")
+
+    # From the form's first control to the share button: a handful of presses (the sections are not in the
+    # way until the citizen asks to choose).
+    presses = tab_presses_to(page, "[data-testid=share-form] input[name=expires_in]:checked", "share-button")
+    assert presses <= 9, presses
+    page.get_by_test_id("scope-choose").check()
+    expect(page.get_by_test_id("section-list")).to_be_visible()
+    assert (
+        tab_presses_to(page, "[data-testid=share-form] input[name=expires_in]:checked", "share-button")
+        > presses
+    )
+    page.get_by_test_id("scope-all").check()
+    expect(page.get_by_test_id("section-list")).to_be_hidden()
+
+    # The show toggle: a real button that says whether it is pressed, and shows both entries.
+    toggle = page.get_by_test_id("passcode-toggle")
+    expect(toggle).to_be_visible()
+    expect(toggle).to_have_attribute("aria-pressed", "false")
+    page.get_by_test_id("share-passcode").fill(PASSCODE)
+    page.get_by_test_id("share-passcode-again").fill("blue-4712")
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-pressed", "true")
+    expect(page.get_by_test_id("share-passcode")).to_have_attribute("type", "text")
+    expect(page.get_by_test_id("share-passcode-again")).to_have_attribute("type", "text")
+    toggle.click()
+    expect(page.get_by_test_id("share-passcode")).to_have_attribute("type", "password")
+
+    # A typo in the second entry: the form again, the error next to the field, no link, no passcode shown.
+    page.get_by_test_id("share-button").click()
+    expect(page.get_by_test_id("passcode-error")).to_contain_text("The two passcodes are not the same")
+    expect(page.get_by_test_id("share-passcode-again")).to_have_attribute("aria-invalid", "true")
+    assert not Share.objects.exists()
+    assert PASSCODE not in page.content()
+    assert page.get_by_test_id("share-passcode").input_value() == ""
+
+
+@pytest.mark.parametrize("language", ["en", "da"])
+def test_the_share_pages_pass_axe_in_both_languages(
+    page: Any, live_server: Any, citizen: User, language: str
+) -> None:
+    store_example(citizen)
+    sign_in(page, live_server.url, citizen.email)
+    if language == "da":
+        switch_to_danish(page)
+    page.goto(f"{live_server.url}/shares/")
+    problems = check_page(page, "shares", language)
+    page.get_by_test_id("scope-choose").check()
+    problems += check_page(page, "shares-choosing", language)
+
+    page.get_by_test_id("share-passcode").fill(PASSCODE)
+    page.get_by_test_id("share-passcode-again").fill("something-else")
+    page.get_by_test_id("share-button").click()
+    page.get_by_test_id("passcode-error").wait_for()
+    problems += check_page(page, "shares-passcode-error", language)
+
+    page.get_by_test_id("share-passcode").fill(PASSCODE)
+    page.get_by_test_id("share-passcode-again").fill(PASSCODE)
+    page.get_by_test_id("share-label").fill("For my GP")
+    page.get_by_test_id("share-button").click()
+    page.wait_for_url(re.compile(r"/shares/[0-9a-f-]{36}/$"))
+    share = Share.objects.get()
+    problems += check_page(page, "share-preparing", language)
+    job_run(job_id=share.job_id)
+    page.reload()
+    page.get_by_test_id("share-link").wait_for()
+    if language == "en":
+        assert (
+            "Protected with a passcode you chose." in page.get_by_test_id("share-passcode-state").inner_text()
+        )
+    assert PASSCODE not in page.content()
+    problems += check_page(page, "share-detail", language)
+    page.goto(f"{live_server.url}/shares/")
+    problems += check_page(page, "shares-with-a-link", language)
+    assert not problems, "\n".join(problems)

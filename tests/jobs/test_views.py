@@ -1,3 +1,4 @@
+import re
 import uuid
 from typing import Any
 
@@ -7,6 +8,7 @@ from portal.accounts.models import User
 from portal.jobs.kinds import WORKER_CHECK
 from portal.jobs.models import Job, JobStatus
 from portal.jobs.services import job_create
+from sharing.exports.services import EXPORT_KIND
 
 pytestmark = pytest.mark.django_db
 
@@ -75,3 +77,62 @@ def test_job_of_a_retired_kind_still_has_a_page(citizen_client: Any, job: Job) -
     response = citizen_client.get(f"/jobs/{job.id}/")
     assert response.status_code == 200
     assert "Background job" in response.content.decode()
+
+
+def heading_of(html: str) -> str:
+    match = re.search(r'<h1 id="job-heading"[^>]*>(.*?)</h1>', html, flags=re.S)
+    assert match, html[:2000]
+    return match.group(1).strip()
+
+
+@pytest.fixture
+def export_job(citizen: User) -> Job:
+    return job_create(owner=citizen, kind=EXPORT_KIND)
+
+
+def test_the_heading_says_what_is_being_done_while_the_job_waits(
+    citizen_client: Any, export_job: Job
+) -> None:
+    html = citizen_client.get(f"/jobs/{export_job.id}/").content.decode()
+    assert heading_of(html) == "Preparing your patient summary"
+    assert re.search(r'id="job-failed-help"[^>]*hidden', html)
+
+
+def test_after_success_the_heading_says_it_is_ready(citizen_client: Any, export_job: Job) -> None:
+    Job.objects.filter(id=export_job.id).update(status=JobStatus.SUCCEEDED, progress=100, result_url="/x/")
+    html = citizen_client.get(f"/jobs/{export_job.id}/").content.decode()
+
+    assert heading_of(html) == "Your patient summary is ready"
+    assert "<title>Your patient summary is ready" in html
+    # "Preparing" stays only in the hidden texts the script uses, never on the page or in its title.
+    assert "Preparing" not in re.sub(r"<template.*?</template>", "", html, flags=re.S)
+
+
+def test_after_failure_the_page_says_so_and_what_to_do(citizen_client: Any, export_job: Job) -> None:
+    Job.objects.filter(id=export_job.id).update(
+        status=JobStatus.FAILED, progress=40, detail="Something went wrong on our side."
+    )
+    html = citizen_client.get(f"/jobs/{export_job.id}/").content.decode()
+
+    assert heading_of(html) == "Your patient summary could not be made"
+    assert "Preparing" not in re.sub(r"<template.*?</template>", "", html, flags=re.S)
+    help_block = re.search(r'<div class="job-failed-help"[^>]*>', html)
+    assert help_block
+    assert "hidden" not in help_block.group(0)
+    assert "What you can do" in html
+    # A half-drawn bar would say it is still going: it is not shown after a failure.
+    assert re.search(r'<p class="job-progress-row" id="job-progress-row" hidden>', html)
+
+
+def test_a_general_job_gets_general_finished_words(citizen_client: Any, job: Job) -> None:
+    Job.objects.filter(id=job.id).update(status=JobStatus.FAILED)
+    assert heading_of(citizen_client.get(f"/jobs/{job.id}/").content.decode()) == "This did not work"
+    Job.objects.filter(id=job.id).update(status=JobStatus.SUCCEEDED)
+    assert heading_of(citizen_client.get(f"/jobs/{job.id}/").content.decode()) == "Done"
+
+
+def test_a_job_at_nought_per_cent_has_an_empty_bar_and_says_so(citizen_client: Any, job: Job) -> None:
+    html = citizen_client.get(f"/jobs/{job.id}/").content.decode()
+    assert re.search(r'<progress id="job-progress" max="100" value="0">', html)
+    assert '<label for="job-progress">Progress</label>' in html
+    assert 'data-testid="job-percent">0&nbsp;%</span>' in html

@@ -19,7 +19,9 @@ import pytest
 from django.utils.translation import override
 from weasyprint import HTML
 
+from core.fhir.summary import summarize
 from core.fhir.terms import LOINC
+from core.fhir.wording import FIXED_CODES
 from core.ips.sections import SECTION_BY_KEY
 from sharing.pdf import (
     EMPTY_REASONS,
@@ -172,9 +174,10 @@ def test_all_sections_example_shows_the_patient_and_every_item() -> None:
 
     name = patient["name"][0]
     assert f"{name['given'][0]} {name['family']}" in text
-    assert patient["birthDate"] in text
+    assert patient["birthDate"] == "1956-09-30"
+    assert "Sept. 30, 1956" in text  # in the language's date format, never as ISO
     assert patient["identifier"][0]["value"] in text
-    assert "2025-03-04 12:30" in text  # the generation time, in the portal's time zone (Copenhagen)
+    assert "March 4, 2025, 12:30 p.m." in text  # the generation time, in the portal's time zone (Copenhagen)
     assert "Sandbox" in text
     items = {
         key: section_items(bundle, key) for key in ("allergies", "problems", "medications", "immunizations")
@@ -502,3 +505,81 @@ def test_long_document_numbers_every_page() -> None:
     for number, page in enumerate(pages, start=1):
         assert f"Page {number} of {len(pages)}" in page
     assert missing_in_order(text, [f"Measurement {i:03d}" for i in range(1, 301)]) == []
+
+
+# ---------------------------------------------------------------------------- safety first, in the language
+
+IMPORTANT_KEYS = ("allergies", "alerts", "advance_directives")
+ENGLISH_STATUS_WORDS = {msgid for codes in FIXED_CODES.values() for msgid in codes.values()}
+ISO_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}(?:T\d|\b)|\d{2}:\d{2}:\d{2}(?:Z|[+-]\d{2})")
+
+
+def section_resources(bundle: dict[str, Any], key: str) -> list[Mapping[str, Any]]:
+    resolve = bundle_resolver(bundle)
+    composition = bundle["entry"][0]["resource"]
+    (section,) = [
+        s for s in composition["section"] if s["code"]["coding"][0]["code"] == SECTION_BY_KEY[key].loinc
+    ]
+    return [resource for reference in section["entry"] if (resource := resolve(reference["reference"]))]
+
+
+def measurements(bundle: dict[str, Any]) -> list[tuple[str, str]]:
+    """(value, unit) of every Observation's quantity in the bundle, as the source wrote the number."""
+    found = []
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        quantities = [resource.get("valueQuantity")] + [
+            c.get("valueQuantity") for c in resource.get("component", [])
+        ]
+        for quantity in quantities:
+            if resource["resourceType"] == "Observation" and quantity and "." in str(quantity["value"]):
+                found.append((str(quantity["value"]), quantity["unit"]))
+    return found
+
+
+def test_the_important_panel_comes_first_with_every_allergy_alert_and_directive() -> None:
+    bundle = ips_example(ALL_SECTIONS)
+    important = [summarize(r).title for key in IMPORTANT_KEYS for r in section_resources(bundle, key)]
+    assert len(important) == 3  # penicillin, the shellfish alert, do not resuscitate
+    text = pdf_text(summary_pdf(bundle, language="en", generated_at=GENERATED_AT, sources=[]))
+
+    panel_start = text.index("Important")
+    assert missing_in_order(text[panel_start:], important) == []
+    # Every item of the panel comes before the first line of any other section.
+    others = [
+        SECTION_BY_KEY[key].title
+        for key in SECTION_BY_KEY
+        if key not in IMPORTANT_KEYS and SECTION_BY_KEY[key].title in text
+    ]
+    assert others, "the example has other sections"
+    first_other = min(text.index(title) for title in others)
+    for title in important:
+        assert panel_start < text.index(title.split()[0]) < first_other, title
+    # Each with its status and date, worded.
+    panel = text[panel_start:first_other]
+    assert panel.count("Active") == 3
+    assert "Sept. 1, 2021" in panel  # the advance directive's date
+    assert text.index("Date of birth") < panel_start  # after the patient header, before everything else
+
+
+def test_danish_pdf_has_no_english_status_no_iso_timestamp_and_no_decimal_point() -> None:
+    """Needs the compiled catalogue with the "record value" msgids (locale/da, `make messages`)."""
+    bundle = ips_example(ALL_SECTIONS)
+    text = pdf_text(summary_pdf(bundle, language="da", generated_at=GENERATED_AT, sources=[]))
+
+    english = {
+        word for word in ENGLISH_STATUS_WORDS if re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text)
+    }
+    assert not english, english
+    assert {"Aktiv", "Stoppet", "Afsluttet", "Endelig"} <= set(text.split())
+    assert not ISO_TIMESTAMP.search(text), ISO_TIMESTAMP.search(text)
+    assert "30. september 1956" in text  # the birth date
+    assert "4. marts 2025 12:30" in text  # when it was made, in Copenhagen time
+    assert "31. oktober 2023" in text
+    found = measurements(bundle)
+    assert ("91.5", "kg") in found
+    for value, unit in found:
+        assert f"{value.replace('.', ',')} {unit}" in text
+        assert f"{value} {unit}" not in text
+    # The Important panel is first here too, in Danish.
+    assert text.index("Vigtigt") < text.index("Helbredsproblemer")

@@ -526,6 +526,7 @@ DETAIL_LABELS = {
     "No value",
     "Outcome",
     "Reaction",
+    "Type",
     "Severity",
     "Yes",
 }
@@ -665,6 +666,7 @@ def test_module_is_pure() -> None:
     assert imported <= {
         "__future__",
         "math",
+        "re",
         "collections.abc",
         "dataclasses",
         "decimal",
@@ -672,6 +674,7 @@ def test_module_is_pure() -> None:
         # the core's own readers, code groups and msgid marker: pure as well
         "core.fhir.read",
         "core.fhir.terms",
+        "core.fhir.wording",
         "core.i18n",
     }
 

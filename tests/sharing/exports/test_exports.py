@@ -5,6 +5,7 @@ Jobs run here through ``job_run``, as a worker would (the real worker's own test
 
 import hashlib
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,10 @@ def test_the_page_offers_formats_and_the_required_sections(citizen_client: Clien
     assert 'name="format" value="pdf"' in page
     for code in ("11450-4", "48765-2", "10160-0", "11369-6"):
         assert f'name="sections" value="{code}"' in page
-    assert 'name="exclude"' in page
+    # Items are offered to include, ticked by default ("Include" logic, like the sections).
+    assert re.search(r'name="include" value="\d+" checked', page)
+    assert 'name="offered"' in page
+    assert 'name="exclude"' not in page
 
 
 def test_the_record_page_leads_to_the_yellow_button(citizen_client: Client, patricia: User) -> None:
@@ -116,7 +120,9 @@ def test_sections_are_chosen_by_loinc_code_and_single_items_can_be_left_out(
         bundle = json.load(handle)
     sections = {s["code"]["coding"][0]["code"]: s for s in bundle["entry"][0]["resource"]["section"]}
     assert set(sections) == {"11450-4", "48765-2", "10160-0", "11369-6"}
-    assert sections["10160-0"]["emptyReason"]["coding"][0]["code"] == "withheld"
+    # Medications were not posted, but the IPS requires them: they are in the document with their items.
+    assert "emptyReason" not in sections["10160-0"]
+    assert sections["10160-0"]["entry"]
     immunizations = StoredResource.objects.filter(owner=patricia, section="immunizations").count()
     assert len(sections["11369-6"]["entry"]) == immunizations - 1
 

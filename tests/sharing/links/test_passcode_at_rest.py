@@ -28,6 +28,7 @@ pytestmark = pytest.mark.django_db
 DAY = 24 * 60 * 60
 PASSCODE = "Sesame-4711"
 ALLERGIES = "48765-2"
+IMMUNIZATIONS = "11369-6"
 MEDICATIONS = "10160-0"
 
 
@@ -116,7 +117,10 @@ def test_a_share_post_suspended_for_the_password_leaves_its_passcode_out_of_ever
         assert checked(page, "expires_in", str(7 * DAY))
         assert not checked(page, "expires_in", str(DAY))
         assert checked(page, "sections", ALLERGIES)
-        assert not checked(page, "sections", MEDICATIONS)
+        # Not posted: an optional section stays unticked, a required one is always in (ticked, explained).
+        assert not checked(page, "sections", IMMUNIZATIONS)
+        assert checked(page, "sections", MEDICATIONS)
+        assert "Always included: the summary requires this section." in page
         assert PASSCODE not in page
         assert_no_session_holds(PASSCODE)
 

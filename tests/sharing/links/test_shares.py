@@ -453,9 +453,9 @@ def test_sharing_speaks_danish(client: Client, patricia: User) -> None:
     profile_set_language(user=patricia, language="da")
     client.force_login(patricia)  # the session takes the profile's language at sign-in
     share = make_share(client, passcode="right-code")
-    assert "Del med en behandler" in client.get("/shares/").content.decode()
+    assert "Beskyttelse og etiket" in client.get("/shares/").content.decode()
     detail = client.get(f"/shares/{share.id}/").content.decode()
-    assert "Dit link til en behandler" in detail
+    assert "Hvem har åbnet linket" in detail
     assert "Aktivt" in detail
     assert "Din adgangslog" in client.get("/access-log/").content.decode()
     viewer = client.get("/viewer/").content.decode()
