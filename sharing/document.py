@@ -26,6 +26,7 @@ from core.ips.validate import Problem, validate_document
 from portal.accounts.models import User
 from portal.jobs.registry import JobError, ProgressReporter
 from portal.records.models import DataSource, StoredResource
+from portal.records.selectors import page_wording
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +112,8 @@ def document_build(
         RecordEntry(key=str(pk), source=str(source_id), resource=data, section=section)
         for pk, source_id, section, _type, data in rows
     ]
+    source_ids = sorted({source_id for _pk, source_id, *_rest in rows})
+    source_names = dict(DataSource.objects.filter(id__in=source_ids).values_list("id", "name"))
     with translation.override(language):
         try:
             bundle = assemble(
@@ -122,23 +125,23 @@ def document_build(
                     software_name=SOFTWARE_NAME,
                     software_version=SOFTWARE_VERSION,
                     language=language,
+                    source_names={str(pk): name for pk, name in source_names.items()},
                 ),
                 choice=Choice(
                     sections=frozenset(sections) if sections else None,
                     excluded_items=frozenset(str(pk) for pk in excluded_items),
                 ),
                 translate=gettext,
+                wording=page_wording(),
             )
         except AssemblyError as error:
             raise JobError(NO_RECORD) from error
     serialized = json.dumps(bundle, ensure_ascii=False, separators=(",", ":")).encode()
-    source_ids = sorted({source_id for _pk, source_id, *_rest in rows})
-    names = list(DataSource.objects.filter(id__in=source_ids).order_by("name").values_list("name", flat=True))
     return BuiltDocument(
         bundle=bundle,
         serialized=serialized,
         problems=validate_document(bundle, bundle_json=serialized),
-        source_names=names,
+        source_names=sorted(source_names.values()),
         shortened=_shortened(bundle, plan) if plan is not None else None,
     )
 

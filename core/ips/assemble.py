@@ -12,6 +12,11 @@ entries it actually holds (``status: generated``), escaped as XHTML, and entries
 own (optional in FHIR; the section tables say it all). An item the citizen left out can therefore not
 survive in a narrative, and upstream markup never reaches a reader.
 
+Each section with items names the sources they came from as its ``author``: one Organization per source,
+named as the portal knows it (``DocumentInfo.source_names``), so a reader of the document sees where every
+fact came from. The generated tables word statuses, dates and numbers as ``wording`` does (the reader's
+language), and leave out a column no item fills.
+
 Sections follow the one table in ``core.ips.sections``. A required section (problems, allergies,
 medications) with nothing in it carries an ``emptyReason``: ``withheld`` when the citizen left it out,
 ``unavailable`` when the portal holds no data for it. Optional sections appear only when they have entries.
@@ -31,6 +36,7 @@ from typing import Any, Final
 from core.fhir.read import HISTORY, codes_of, mappings_of, without_version
 from core.fhir.summary import ItemSummary, summarize
 from core.fhir.terms import ACT_CLASS, LIST_EMPTY_REASON, LOINC, XHTML_NS
+from core.fhir.wording import AS_GIVEN, Wording
 from core.i18n import gettext_noop
 from core.ips.profiles import (
     BUNDLE_PROFILE,
@@ -109,6 +115,9 @@ class DocumentInfo:
     software_name: str = "Yellow Button portal"
     software_version: str = ""
     language: str = "en"
+    # The name of each source (``RecordEntry.source``) the items came from: each section names the sources
+    # of what it holds as its authors, so a reader sees where every fact came from.
+    source_names: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -140,8 +149,13 @@ def assemble(
     info: DocumentInfo,
     choice: Choice | None = None,
     translate: Callable[[str], str] = _identity,
+    wording: Wording = AS_GIVEN,
 ) -> dict[str, Any]:
-    """The IPS document bundle of the patient ``patient_key`` names, as plain JSON-ready dicts."""
+    """The IPS document bundle of the patient ``patient_key`` names, as plain JSON-ready dicts.
+
+    ``translate`` words the portal's own text, ``wording`` the values of the generated narratives (statuses,
+    dates, numbers) in the document's language.
+    """
     choice = choice or Choice()
     offered = list(entries)
     patient_entry = next((e for e in offered if e.key == patient_key), None)
@@ -205,6 +219,7 @@ def assemble(
         info=info,
         choice=choice,
         translate=translate,
+        wording=wording,
         full_url_of=full_url_of,
     )
 
@@ -351,6 +366,7 @@ def _document(
     info: DocumentInfo,
     choice: Choice,
     translate: Callable[[str], str],
+    wording: Wording,
     full_url_of: Callable[[str], str],
 ) -> dict[str, Any]:
     resolvable = {item.full_url: item.resource for item in included.values()}
@@ -358,12 +374,18 @@ def _document(
 
     def summary_of(item: _Included) -> ItemSummary:
         if item.full_url not in summaries:
-            summaries[item.full_url] = summarize(item.resource, resolvable.get)
+            summaries[item.full_url] = summarize(item.resource, resolvable.get, wording)
         return summaries[item.full_url]
 
     device_url = full_url_of("portal:author-device")
     device = _device(device_url, info, translate)
-    sections = _sections(section_items, sections_with_data, choice, summary_of, translate)
+    # One Organization per source the sections draw on, named as the portal knows it.
+    source_urls = {
+        source: full_url_of(f"portal:source:{source}")
+        for source in dict.fromkeys(item.entry.source for item in section_items)
+        if info.source_names.get(source)
+    }
+    sections = _sections(section_items, sections_with_data, choice, summary_of, translate, source_urls)
     patient = included[next(key for key, item in included.items() if item.full_url == patient_url)]
     custodian = _custodian(patient.resource, resolvable)
     composition_url = full_url_of("portal:composition")
@@ -394,6 +416,10 @@ def _document(
         {"fullUrl": composition_url, "resource": composition},
         {"fullUrl": patient_url, "resource": patient.resource},
         {"fullUrl": device_url, "resource": device},
+        *(
+            {"fullUrl": url, "resource": _source_organization(url, info.source_names[source])}
+            for source, url in source_urls.items()
+        ),
         *({"fullUrl": item.full_url, "resource": item.resource} for item in others),
     ]
     return {
@@ -414,6 +440,7 @@ def _sections(
     choice: Choice,
     summary_of: Callable[[_Included], ItemSummary],
     translate: Callable[[str], str],
+    source_urls: Mapping[str, str],
 ) -> list[dict[str, Any]]:
     by_section: dict[str, list[_Included]] = {}
     for item in items:
@@ -422,9 +449,13 @@ def _sections(
     for section in SECTIONS:
         members = by_section.get(section.key, [])
         if members:
+            authors = [
+                source_urls[s] for s in dict.fromkeys(m.entry.source for m in members) if s in source_urls
+            ]
             sections.append(
                 {
                     **_section_head(section, translate),
+                    **({"author": [{"reference": url} for url in authors]} if authors else {}),
                     "text": {
                         "status": "generated",
                         "div": _table([summary_of(item) for item in members], translate),
@@ -470,6 +501,16 @@ def _device(full_url: str, info: DocumentInfo, translate: Callable[[str], str]) 
     if info.software_version:
         device["version"] = [{"value": info.software_version}]
     return device
+
+
+def _source_organization(full_url: str, name: str) -> dict[str, Any]:
+    """The source a section's items came from, as the Organization its ``author`` names."""
+    return {
+        "resourceType": "Organization",
+        "id": full_url.removeprefix("urn:uuid:"),
+        "text": {"status": "generated", "div": _div(f"<p>{_escape(name)}</p>")},
+        "name": name,
+    }
 
 
 def _custodian(patient: Mapping[str, Any], resolvable: Mapping[str, Mapping[str, Any]]) -> str | None:
@@ -527,17 +568,13 @@ def _detail_text(summary: ItemSummary, translate: Callable[[str], str]) -> str:
 
 
 def _table(summaries: Sequence[ItemSummary], translate: Callable[[str], str]) -> str:
-    head = "".join(
-        f"<th>{_escape(translate(column))}</th>"
-        for column in (COLUMN_ITEM, COLUMN_STATUS, COLUMN_DATE, COLUMN_DETAILS)
-    )
-    rows = "".join(
-        "<tr>"
-        f"<td>{_escape(summary.title)}</td>"
-        f"<td>{_escape(summary.status or '')}</td>"
-        f"<td>{_escape(summary.date or '')}</td>"
-        f"<td>{_escape(_detail_text(summary, translate))}</td>"
-        "</tr>"
+    """The section's items as a table; a column no item fills is left out (the item's name always stays)."""
+    cells = [
+        (summary.title, summary.status or "", summary.date or "", _detail_text(summary, translate))
         for summary in summaries
-    )
+    ]
+    columns = (COLUMN_ITEM, COLUMN_STATUS, COLUMN_DATE, COLUMN_DETAILS)
+    kept = [i for i in range(len(columns)) if i == 0 or any(row[i] for row in cells)]
+    head = "".join(f"<th>{_escape(translate(columns[i]))}</th>" for i in kept)
+    rows = "".join("<tr>" + "".join(f"<td>{_escape(row[i])}</td>" for i in kept) + "</tr>" for row in cells)
     return _div(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")

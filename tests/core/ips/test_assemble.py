@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from core.fhir.wording import Wording
 from core.ips.assemble import (
     AssemblyError,
     Choice,
@@ -426,3 +427,66 @@ def test_the_patients_managing_organisation_is_the_custodian_when_the_sources_ho
     by_url = {entry["fullUrl"]: entry["resource"] for entry in bundle["entry"]}
     assert by_url[composition(bundle)["custodian"]["reference"]]["name"] == "Hamilton GP"
     assert "custodian" not in composition(build(with_organisation))  # named but not held: no custodian
+
+
+def test_each_section_names_the_sources_of_its_items_as_its_authors() -> None:
+    first = record_of(ALL_SECTIONS, source="1")
+    second = record_of("Bundle-bundle-minimal", source="2")
+    info = DocumentInfo(
+        document_id=INFO.document_id,
+        timestamp=INFO.timestamp,
+        source_names={"1": "Region Hovedstaden", "2": "Sundhedsjournalen"},
+    )
+
+    bundle = assemble([*first, *second], patient_key=patient_key(first), info=info)
+
+    assert_valid(bundle)
+    by_url = {e["fullUrl"]: e["resource"] for e in bundle["entry"]}
+
+    def author_names(code: str) -> list[str]:
+        section = section_by_code(bundle, code)
+        assert section is not None
+        authors = [by_url[author["reference"]] for author in section.get("author", [])]
+        assert {a["resourceType"] for a in authors} <= {"Organization"}
+        return sorted(a["name"] for a in authors)
+
+    # Problems come from both sources; a section only the first source fills names only it.
+    assert author_names("11450-4") == ["Region Hovedstaden", "Sundhedsjournalen"]
+    assert author_names("8716-3") == ["Region Hovedstaden"]
+    # A required section with nothing in it has no author: nobody said anything.
+    organizations = [
+        r for r in by_url.values() if r.get("name") in ("Region Hovedstaden", "Sundhedsjournalen")
+    ]
+    assert len(organizations) == 2
+
+
+def test_a_source_without_a_name_adds_no_author() -> None:
+    bundle = build(record_of(ALL_SECTIONS))
+
+    assert not [s for s in composition(bundle)["section"] if "author" in s]
+
+
+def test_the_narrative_words_values_as_the_wording_says_and_drops_empty_columns() -> None:
+    entries = record_of(ALL_SECTIONS)
+    shouting = Wording(term=lambda _context, msgid: msgid.upper(), dates=False)
+
+    bundle = assemble(entries, patient_key=patient_key(entries), info=INFO, wording=shouting)
+
+    assert_valid(bundle)
+    allergies = section_by_code(bundle, "48765-2")
+    assert allergies is not None
+    assert "ACTIVE" in allergies["text"]["div"]
+    assert ">active<" not in allergies["text"]["div"]
+    for section in composition(bundle)["section"]:
+        rows = re.findall(r"<tr>(.*?)</tr>", section["text"]["div"])
+        if not rows:
+            continue
+        head, body = rows[0], rows[1:]
+        columns = len(re.findall("<th>", head))
+        assert re.findall("<th>", head)
+        for row in body:
+            assert len(re.findall("<td>", row)) == columns
+        # Every column but the first has at least one filled cell.
+        cells = [re.findall(r"<td>(.*?)</td>", row) for row in body]
+        for index in range(1, columns):
+            assert any(row[index] for row in cells), (section["title"], index)
