@@ -3,7 +3,7 @@
 // stored or sent to the portal. Requests go only to the link's own SHL server.
 
 import { DecryptError, decryptFile, readFile } from "./decrypt.js";
-import { FileNames, renderFhir, renderNotice } from "./render.js";
+import { FileNames, el, onlyPdfs, renderFhir, renderNotice } from "./render.js";
 import { RetrieveError, fetchDirectFile, fetchManifestFiles } from "./retrieve.js";
 import { ShlinkError, findShlink, isExpired, parseShlink } from "./shlink.js";
 
@@ -121,40 +121,65 @@ function retrieveMessage(error) {
   }
 }
 
-async function showFiles(link, files) {
-  const names = new FileNames();
-  const articles = [];
+/** The files' contents, decrypted and read, or the notice that says why one could not be. */
+async function readAll(link, files) {
+  const read = [];
   for (const file of files) {
     if (file.error) {
       const text = file.error.status
         ? msg("file-unavailable", { status: file.error.status })
         : msg(file.error.code === "network" ? "network" : "file-unreadable");
-      articles.push(renderNotice(text, "message error"));
+      read.push({ notice: renderNotice(text, "message error") });
       continue;
     }
-    let content;
     try {
-      content = await readFile(await decryptFile(file.jwe, link.key, file.contentType));
+      const content = await readFile(await decryptFile(file.jwe, link.key, file.contentType));
+      const withdrawn = ["entered-in-error", "no-longer-valid", "retracted"].includes(file.status);
+      read.push({ content, note: withdrawn ? msg("file-withdrawn") : "" });
     } catch (error) {
       const code = error instanceof DecryptError ? error.code : "decrypt";
-      articles.push(renderNotice(msg(code === "decrypt" ? "file-decrypt" : "file-unreadable"), "message error"));
-      continue;
+      read.push({ notice: renderNotice(msg(code === "decrypt" ? "file-decrypt" : "file-unreadable"), "message error") });
     }
-    const withdrawn = ["entered-in-error", "no-longer-valid", "retracted"].includes(file.status);
-    const note = withdrawn ? msg("file-withdrawn") : "";
-    if (content.kind === "fhir") {
-      articles.push(renderFhir(content.resource, content.json, names, msg, lang, note));
+  }
+  return read;
+}
+
+/** The link's files: one download area for all of them first, then each document. */
+async function showFiles(link, files) {
+  const names = new FileNames();
+  const shown = [];
+  for (const { notice, content, note } of await readAll(link, files)) {
+    if (notice) {
+      shown.push({ article: notice, downloads: [] });
+    } else if (content.kind === "fhir") {
+      shown.push({ resource: content.resource, json: content.json, note });
     } else if (content.kind === "card") {
       for (const bundle of content.bundles) {
         const json = new TextEncoder().encode(JSON.stringify(bundle, null, 2));
-        articles.push(renderFhir(bundle, json, names, msg, lang, msg("card-unverified")));
+        shown.push({ resource: bundle, json, note: msg("card-unverified") });
       }
     } else {
-      articles.push(renderNotice(msg("file-unsupported", { type: content.contentType })));
+      shown.push({ article: renderNotice(msg("file-unsupported", { type: content.contentType })), downloads: [] });
     }
   }
-  if (articles.length === 0) articles.push(renderNotice(msg("no-files")));
-  ui.result.replaceChildren(...articles);
+  // Several FHIR files each get their title on their button, so the buttons can be told apart.
+  const titled = shown.filter((item) => item.resource && !onlyPdfs(item.resource)).length > 1;
+  const rendered = shown.map((item) =>
+    item.resource ? renderFhir(item.resource, item.json, names, msg, lang, item.note, titled) : item,
+  );
+  const downloads = rendered.flatMap((item) => item.downloads);
+  const nodes = [];
+  if (downloads.length) {
+    nodes.push(
+      el("section", { className: "viewer-downloads-box", attrs: { "data-testid": "downloads", "aria-labelledby": "viewer-downloads-title" } }, [
+        el("h2", { text: msg("downloads"), attrs: { id: "viewer-downloads-title" } }),
+        el("p", { className: "viewer-downloads" }, downloads),
+      ]),
+    );
+  }
+  nodes.push(...rendered.map((item) => item.article).filter(Boolean));
+  if (rendered.length === 0) nodes.push(renderNotice(msg("no-files")));
+  ui.result.replaceChildren(...nodes);
   ui.result.hidden = false;
 }
 

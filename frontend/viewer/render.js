@@ -30,12 +30,32 @@ function narrative(text, msg) {
   const div = text && typeof text.div === "string" ? text.div : "";
   const box = el("div", { className: "narrative-body viewer-narrative", attrs: { "data-testid": "narrative" } });
   const clean = sanitizeNarrative(div);
+  for (const table of clean.querySelectorAll("table")) stackOnPhones(table);
   if (clean.textContent.trim() === "" && !clean.querySelector("table")) {
     box.append(el("p", { className: "muted", text: msg("no-narrative") }));
   } else {
     box.append(clean);
   }
   return box;
+}
+
+/** A table with a header row becomes cards on a phone: each cell is labelled with its column's name. */
+function stackOnPhones(table) {
+  const headRow = table.querySelector("thead tr");
+  if (!headRow) return;
+  const labels = [...headRow.children].map((cell) => cell.textContent.trim());
+  if (labels.length === 0 || labels.some((label) => !label)) return;
+  table.classList.add("stacked-table");
+  for (const row of table.querySelectorAll("tbody tr")) {
+    // A cell that spans columns has no one label: leave that table as it is on a phone too.
+    if ([...row.children].some((cell) => cell.colSpan > 1)) {
+      table.classList.remove("stacked-table");
+      return;
+    }
+    [...row.children].forEach((cell, index) => {
+      if (labels[index]) cell.setAttribute("data-label", labels[index]);
+    });
+  }
 }
 
 // ------------------------------------------------------------------------------------------- patient
@@ -88,6 +108,86 @@ function bundleResources(bundle) {
     .map((entry) => ({ fullUrl: typeof entry.fullUrl === "string" ? entry.fullUrl : "", resource: entry.resource }));
 }
 
+/** Looks up a reference ("urn:uuid:…", "Type/id" or a full URL) among the bundle's entries. */
+function resolver(entries) {
+  const byReference = new Map();
+  for (const { fullUrl, resource } of entries) {
+    if (fullUrl) byReference.set(fullUrl, resource);
+    if (typeof resource.resourceType === "string" && typeof resource.id === "string") {
+      byReference.set(`${resource.resourceType}/${resource.id}`, resource);
+    }
+  }
+  return (reference) => {
+    if (typeof reference !== "string") return null;
+    if (byReference.has(reference)) return byReference.get(reference);
+    const restful = /([A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64})$/.exec(reference);
+    return restful ? byReference.get(restful[1]) || null : null;
+  };
+}
+
+/** The name of who or what a reference names: a person, an organisation, a device; "" if it names none. */
+function nameOf(reference, resolve, depth = 0) {
+  const display = typeof reference?.display === "string" ? reference.display.trim() : "";
+  const target = resolve(reference?.reference);
+  if (!target || depth > 2) return display;
+  switch (target.resourceType) {
+    case "Practitioner":
+    case "RelatedPerson":
+    case "Patient":
+      return humanName(target.name) || display;
+    case "Organization":
+      return (typeof target.name === "string" && target.name.trim()) || display;
+    case "PractitionerRole": {
+      const person = nameOf(target.practitioner, resolve, depth + 1);
+      const place = nameOf(target.organization, resolve, depth + 1);
+      return [person, place].filter(Boolean).join(", ") || display;
+    }
+    case "Device": {
+      const names = Array.isArray(target.deviceName) ? target.deviceName : [];
+      return names.find((n) => typeof n?.name === "string")?.name || display;
+    }
+    default:
+      return display;
+  }
+}
+
+const RECORDED_BY = ["recorder", "asserter", "performer", "author", "informationSource"];
+
+function unique(values) {
+  return [...new Set(values.filter(Boolean))];
+}
+
+/** Who recorded a section's entries, as their resources name them (at most a handful). */
+function recordersOf(section, resolve) {
+  const names = [];
+  for (const entry of Array.isArray(section.entry) ? section.entry : []) {
+    const resource = resolve(entry?.reference);
+    if (!resource) continue;
+    for (const field of RECORDED_BY) {
+      const value = resource[field];
+      for (const reference of Array.isArray(value) ? value : [value]) {
+        // A performer of a procedure is {actor: reference}; the others are references themselves.
+        const ref = reference && typeof reference === "object" && reference.actor ? reference.actor : reference;
+        if (ref && typeof ref === "object") names.push(nameOf(ref, resolve));
+      }
+    }
+  }
+  return unique(names);
+}
+
+function sourcesOf(section, resolve) {
+  return unique((Array.isArray(section.author) ? section.author : []).map((author) => nameOf(author, resolve)));
+}
+
+function listText(names, lang, most = 5) {
+  const shown = names.slice(0, most);
+  try {
+    return new Intl.ListFormat(lang, { type: "conjunction" }).format(shown) + (names.length > most ? " …" : "");
+  } catch {
+    return shown.join(", ");
+  }
+}
+
 function findPatient(entries, composition) {
   const reference = composition?.subject?.reference;
   if (typeof reference === "string") {
@@ -101,15 +201,31 @@ function findPatient(entries, composition) {
   return entries.find(({ resource }) => resource.resourceType === "Patient")?.resource || null;
 }
 
-function compositionSection(section, depth, msg) {
+function compositionSection(section, level, context) {
+  const { msg, lang, resolve } = context;
   const title = typeof section.title === "string" && section.title ? section.title : msg("untitled-section");
   const code = section?.code?.coding?.[0]?.code;
-  const heading = el(depth === 0 ? "h3" : "h4", { text: title, attrs: { "data-testid": "section-title" } });
+  const heading = el(`h${Math.min(level, 6)}`, { text: title, attrs: { "data-testid": "section-title" } });
   const box = el("section", { className: "viewer-section", attrs: { "data-testid": "section" } }, [heading]);
   if (typeof code === "string") box.dataset.code = code;
+  const sources = sourcesOf(section, resolve);
+  const recorders = recordersOf(section, resolve).filter((name) => !sources.includes(name));
+  const meta = [
+    sources.length ? [msg("source", { names: listText(sources, lang) }), "section-source"] : null,
+    recorders.length ? [msg("recorded-by", { names: listText(recorders, lang) }), "section-recorded-by"] : null,
+  ].filter(Boolean);
+  if (meta.length) {
+    box.append(
+      el(
+        "p",
+        { className: "muted viewer-section-meta" },
+        meta.map(([text, testid]) => el("span", { text, attrs: { "data-testid": testid } })),
+      ),
+    );
+  }
   box.append(narrative(section.text, msg));
   for (const sub of Array.isArray(section.section) ? section.section : []) {
-    if (sub && typeof sub === "object" && depth < 5) box.append(compositionSection(sub, depth + 1, msg));
+    if (sub && typeof sub === "object" && level < 6) box.append(compositionSection(sub, level + 1, context));
   }
   return box;
 }
@@ -169,16 +285,31 @@ export class FileNames {
   }
 }
 
-function downloadButtons(resource, jsonBytes, names, msg) {
-  const bar = el("p", { className: "viewer-downloads" });
-  const jsonName = names.next("json");
-  const jsonButton = el("button", {
-    className: "secondary-button",
-    text: msg("download-json"),
-    attrs: { type: "button", "data-testid": "download-json" },
-  });
-  jsonButton.addEventListener("click", () => download(jsonBytes, "application/fhir+json", jsonName));
-  bar.append(jsonButton);
+function downloadButton(text, testid, onClick) {
+  const button = el("button", { className: "secondary-button", text, attrs: { type: "button", "data-testid": testid } });
+  button.addEventListener("click", onClick);
+  return button;
+}
+
+/** A DocumentReference that only wraps PDFs: its files are all there is to show of it. */
+export function onlyPdfs(resource) {
+  if (resource.resourceType !== "DocumentReference" || !Array.isArray(resource.content)) return false;
+  const attachments = resource.content.map((content) => content?.attachment);
+  return attachments.length > 0 && attachments.every((a) => a?.contentType === PDF && typeof a.data === "string");
+}
+
+/** The download buttons one file offers: its FHIR JSON (unless it only wraps PDFs) and every PDF it holds. */
+function downloadsOf(resource, jsonBytes, names, msg, title) {
+  const suffix = title ? ` (${title})` : "";
+  const buttons = [];
+  if (!onlyPdfs(resource)) {
+    const jsonName = names.next("json");
+    buttons.push(
+      downloadButton(`${msg("download-json")}${suffix}`, "download-json", () =>
+        download(jsonBytes, "application/fhir+json", jsonName),
+      ),
+    );
+  }
   for (const attachment of pdfAttachments(resource)) {
     let bytes;
     try {
@@ -187,16 +318,43 @@ function downloadButtons(resource, jsonBytes, names, msg) {
       continue; // not base64: nothing to offer
     }
     const pdfName = names.next("pdf");
-    const title = typeof attachment.title === "string" && attachment.title ? ` (${attachment.title})` : "";
-    const pdfButton = el("button", {
-      className: "secondary-button",
-      text: `${msg("download-pdf")}${title}`,
-      attrs: { type: "button", "data-testid": "download-pdf" },
-    });
-    pdfButton.addEventListener("click", () => download(bytes, PDF, pdfName));
-    bar.append(pdfButton);
+    buttons.push(downloadButton(msg("download-pdf"), "download-pdf", () => download(bytes, PDF, pdfName)));
   }
-  return bar;
+  return buttons;
+}
+
+// The sections a clinician must see first, in this order (as on the record page and in the PDF): allergies and
+// intolerances, alerts, advance directives.
+const IMPORTANT_CODES = ["48765-2", "104605-1", "42348-3"];
+
+function formatMoment(value, lang) {
+  if (typeof value !== "string") return "";
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(value)) return formatDate(value, lang);
+  const moment = new Date(value);
+  if (Number.isNaN(moment.getTime())) return formatDate(value.slice(0, 10), lang);
+  try {
+    return new Intl.DateTimeFormat(lang, { dateStyle: "long", timeStyle: "short" }).format(moment);
+  } catch {
+    return value;
+  }
+}
+
+/** Who shared the document, when, from which sources, and that the portal did not check its content. */
+function provenance(composition, resolve, msg, lang) {
+  const sections = Array.isArray(composition.section) ? composition.section : [];
+  const sources = unique(sections.flatMap((section) => (section ? sourcesOf(section, resolve) : [])));
+  const lines = [
+    typeof composition.date === "string"
+      ? [msg("shared-by", { date: formatMoment(composition.date, lang) }), "provenance-shared"]
+      : [msg("shared-by-undated"), "provenance-shared"],
+    sources.length ? [msg("sources", { names: listText(sources, lang, 10) }), "provenance-sources"] : null,
+    [msg("not-verified"), "provenance-unverified"],
+  ].filter(Boolean);
+  return el(
+    "p",
+    { className: "viewer-provenance", attrs: { "data-testid": "provenance" } },
+    lines.map(([text, testid]) => el("span", { text, attrs: { "data-testid": testid } })),
+  );
 }
 
 function renderBundle(bundle, msg, lang) {
@@ -206,12 +364,25 @@ function renderBundle(bundle, msg, lang) {
   const patient = findPatient(entries, composition);
   if (patient) nodes.push(patientHeader(patient, msg, lang));
   if (bundle.type === "document" && composition) {
-    if (typeof composition.date === "string") {
-      const made = `${msg("composition-date")}: ${formatDate(composition.date.slice(0, 10), lang)}`;
-      nodes.push(el("p", { className: "muted", text: made }));
+    const context = { msg, lang, resolve: resolver(entries) };
+    nodes.push(provenance(composition, context.resolve, msg, lang));
+    const sections = (Array.isArray(composition.section) ? composition.section : []).filter(
+      (section) => section && typeof section === "object",
+    );
+    const isImportant = (section) => IMPORTANT_CODES.includes(section?.code?.coding?.[0]?.code);
+    const rank = (section) => IMPORTANT_CODES.indexOf(section.code.coding[0].code);
+    const important = sections.filter(isImportant).sort((a, b) => rank(a) - rank(b));
+    if (important.length) {
+      const heading = el("h3", { text: msg("important"), attrs: { "data-testid": "important-title" } });
+      nodes.push(
+        el("section", { className: "important viewer-important", attrs: { "data-testid": "important" } }, [
+          heading,
+          ...important.map((section) => compositionSection(section, 4, context)),
+        ]),
+      );
     }
-    for (const section of Array.isArray(composition.section) ? composition.section : []) {
-      if (section && typeof section === "object") nodes.push(compositionSection(section, 0, msg));
+    for (const section of sections.filter((s) => !isImportant(s))) {
+      nodes.push(compositionSection(section, 3, context));
     }
   } else {
     nodes.push(resourceList(entries.map((e) => e.resource).filter((r) => r.resourceType !== "Patient"), msg));
@@ -235,13 +406,20 @@ function documentTitle(resource, msg) {
   return resource.resourceType;
 }
 
-/** An <article> for one FHIR resource (from a fhir+json file or a health card). */
-export function renderFhir(resource, jsonBytes, names, msg, lang, note) {
+/**
+ * One FHIR resource (from a fhir+json file or a health card): an <article> showing it (null for a wrapper of
+ * PDFs only, which has nothing to show but its files) and the download buttons it offers. ``titled`` adds the
+ * document's title to its JSON button, for when several files are offered together.
+ */
+export function renderFhir(resource, jsonBytes, names, msg, lang, note, titled = false) {
+  const title = documentTitle(resource, msg);
+  const downloads = downloadsOf(resource, jsonBytes, names, msg, titled ? title : "");
+  if (onlyPdfs(resource) && !note) return { article: null, downloads };
   const article = el("article", { className: "viewer-document", attrs: { "data-testid": "document" } }, [
-    el("h2", { text: documentTitle(resource, msg), attrs: { "data-testid": "document-title" } }),
+    el("h2", { text: title, attrs: { "data-testid": "document-title" } }),
   ]);
   if (note) article.append(el("p", { className: "message", text: note, attrs: { "data-testid": "document-note" } }));
-  article.append(downloadButtons(resource, jsonBytes, names, msg));
+  if (onlyPdfs(resource)) return { article, downloads };
   if (resource.resourceType === "Bundle") {
     article.append(...renderBundle(resource, msg, lang));
   } else if (resource.resourceType === "Patient") {
@@ -249,7 +427,7 @@ export function renderFhir(resource, jsonBytes, names, msg, lang, note) {
   } else {
     article.append(narrative(resource.text, msg));
   }
-  return article;
+  return { article, downloads };
 }
 
 /** An <article> holding only a message (a file that could not be shown). */

@@ -11,9 +11,12 @@ import zxingcpp
 from PIL import Image
 from playwright.sync_api import expect
 
+from core.fhir.summary import summarize
 from portal.accounts.models import User
 from portal.audit.models import RECIPIENT_ACTIONS, AuditEntry, Outcome
 from portal.jobs.services import job_run
+from portal.records.models import StoredResource
+from portal.records.selectors import IMPORTANT_SECTIONS
 from sharing.models import Share
 from tests.browser.a11y import check_page
 from tests.browser.test_login_and_job_page import sign_in, switch_to_danish
@@ -173,6 +176,87 @@ def test_the_share_pages_pass_axe_in_both_languages(
         )
     assert PASSCODE not in page.content()
     problems += check_page(page, "share-detail", language)
+    link = page.get_by_test_id("share-link").input_value()
     page.goto(f"{live_server.url}/shares/")
     problems += check_page(page, "shares-with-a-link", language)
+    problems += check_viewer_on_the_link(page, link, citizen, language)
     assert not problems, "\n".join(problems)
+
+
+def check_viewer_on_the_link(page: Any, link: str, citizen: User, language: str) -> list[str]:
+    """A clinician opens the citizen's link in a browser of their own, in ``language``: the access form,
+    a wrong passcode and the opened summary pass axe, and the summary puts what matters first."""
+    locale = "da-DK" if language == "da" else "en-GB"
+    context = page.context.browser.new_context(locale=locale)
+    try:
+        viewer = context.new_page()
+        viewer.set_default_timeout(30_000)
+        viewer.goto(link)
+        viewer.wait_for_selector(f"html[lang={language}]")
+        viewer.get_by_test_id("access-form").wait_for()
+        # The clinician has no account here: no sign-in or account links.
+        assert viewer.locator("a[href^='/accounts/']").count() == 0
+        problems = check_page(viewer, "viewer-access", language)
+
+        viewer.get_by_test_id("recipient-input").fill(CLINICIAN)
+        viewer.get_by_test_id("passcode-input").fill("not-the-passcode")
+        viewer.get_by_test_id("open-button").click()
+        viewer.locator("[data-testid=viewer-message][data-kind=error]").wait_for()
+        problems += check_page(viewer, "viewer-wrong-passcode", language)
+
+        viewer.get_by_test_id("passcode-input").fill(PASSCODE)
+        viewer.get_by_test_id("open-button").click()
+        viewer.get_by_test_id("important").wait_for()
+        problems += check_page(viewer, "viewer-summary", language)
+        assert_the_viewer_puts_what_matters_first(viewer, citizen, language)
+        return problems
+    finally:
+        context.close()
+
+
+def assert_the_viewer_puts_what_matters_first(viewer: Any, citizen: User, language: str) -> None:
+    result = viewer.get_by_test_id("viewer-result")
+    # One download area, before the document, with the JSON and the PDF; one document, not a PDF card.
+    assert viewer.get_by_test_id("downloads").count() == 1
+    downloads = viewer.get_by_test_id("downloads")
+    assert downloads.get_by_test_id("download-json").count() == 1
+    assert downloads.get_by_test_id("download-pdf").count() == 1
+    assert viewer.get_by_test_id("document").count() == 1
+    assert result.locator("[data-testid=downloads] ~ [data-testid=document]").count() == 1
+    no_text = "Ingen tekst i dette afsnit." if language == "da" else "No text in this section."
+    assert no_text not in result.inner_text()
+
+    # Who shared it and from where, and that the portal vouches for none of it.
+    provenance = viewer.get_by_test_id("provenance")
+    assert "Example source" in provenance.get_by_test_id("provenance-sources").inner_text()
+    shared = "Delt af patienten" if language == "da" else "Shared by the patient"
+    assert shared in provenance.get_by_test_id("provenance-shared").inner_text()
+    assert provenance.get_by_test_id("provenance-unverified").inner_text()
+    sources = viewer.get_by_test_id("section-source").all_inner_texts()
+    assert sources
+    assert all("Example source" in text for text in sources)
+
+    # The Important panel comes before every other section and holds every allergy, alert and directive.
+    sections = viewer.get_by_test_id("section")
+    first_section = sections.first
+    assert first_section.evaluate("node => node.closest('[data-testid=important]') !== null")
+    important = viewer.get_by_test_id("important")
+    important_text = important.inner_text()
+    expected = [
+        summarize(row.data).title
+        for row in StoredResource.objects.filter(owner=citizen, section__in=IMPORTANT_SECTIONS)
+    ]
+    assert expected
+    for title in expected:
+        assert title in important_text
+    assert important.get_by_test_id("section").count() == len(
+        {row.section for row in StoredResource.objects.filter(owner=citizen, section__in=IMPORTANT_SECTIONS)}
+    )
+
+    # No table column the document sends is empty in every row; on a phone the rows read as labelled cards.
+    for table in result.locator("table").all():
+        columns = table.locator("thead th").count()
+        for index in range(columns):
+            cells = table.locator(f"tbody tr td:nth-child({index + 1})").all_inner_texts()
+            assert any(cell.strip() for cell in cells)
+    assert result.locator("table.stacked-table td[data-label]").count() > 0

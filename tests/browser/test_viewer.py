@@ -127,9 +127,15 @@ def test_manifest_with_passcode_embedded_and_location_files_and_a_pdf(
     assert page.get_by_test_id("viewer-result").is_hidden()
 
     open_link(page, passcode="4711")
-    page.get_by_test_id("document").nth(1).wait_for()
-    titles = page.get_by_test_id("document-title").all_inner_texts()
-    assert titles[1] == "Patient summary (PDF)"
+    page.get_by_test_id("downloads").wait_for()
+    # The PDF's wrapper is no document of its own: its file joins the one download area, before the summary.
+    assert page.get_by_test_id("document-title").all_inner_texts() == [
+        bundle["entry"][0]["resource"]["title"]
+    ]
+    downloads = page.get_by_test_id("downloads")
+    assert downloads.get_by_test_id("download-json").all_inner_texts() == ["Download FHIR JSON"]
+    assert downloads.get_by_test_id("download-pdf").all_inner_texts() == ["Download PDF"]
+    assert "No text in this section" not in page.get_by_test_id("viewer-result").inner_text()
     assert page.get_by_test_id("patient-name").first.inner_text() != ""
     assert page.get_by_test_id("section").count() >= 3
     assert downloaded(page, "download-pdf").startswith(b"%PDF")
