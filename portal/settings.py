@@ -421,6 +421,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 # No Referer at all, not even to ourselves (a page address can carry an id). Browsers then send
 # `Origin: null` with our own form posts: portal.security.NoReferrerCsrfMiddleware handles that.
 SECURE_REFERRER_POLICY = "no-referrer"
+CSRF_FAILURE_VIEW = "portal.views.csrf_failure"
 X_FRAME_OPTIONS = "DENY"
 # HSTS goes out on HTTPS answers only (SecurityMiddleware), for a year unless told otherwise.
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 60 * 60 if HTTPS else 0)

@@ -21,6 +21,7 @@ urlpatterns = [
     path("accessibility/", views.accessibility, name="accessibility"),
     path("language/", account_views.language_switch, name="language_switch"),
     path("accounts/profile/", account_views.account_overview, name="account_overview"),
+    path("accounts/email/", account_views.email_manage, name="account_email"),
     path("accounts/", include("allauth.urls")),
     path("", include("portal.jobs.urls")),
     path("", include("portal.records.urls")),

@@ -11,6 +11,14 @@ from portal.conformance import STATEMENT
 from portal.health import broker_check, database_check
 
 
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: the portal's own page for a refused form, in the person's language.
+
+    Django's ``reason`` names the check that failed; it is for the logs Django writes anyway, never the page.
+    """
+    return render(request, "403_csrf.html", status=403)
+
+
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "home.html")

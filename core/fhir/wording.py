@@ -4,7 +4,8 @@ Pure: no Django. ``summarize`` takes a ``Wording``; the default, ``AS_GIVEN``, k
 gives them (codes such as "active", ISO dates, "91.5"). The pages build a ``Wording`` from Django's
 translations and formats for the active language (``portal.records.selectors.page_wording``), so the record
 page, the Important panel, the Yellow Button's item lists, the PDF and the IPS document's generated
-narratives (which the viewer shows) all word a value the same way: "Aktiv", "31. oktober 2023 16:06", "91,5 kg".
+narratives (which the viewer shows) all word a value the same way: "Aktiv", "31. oktober 2023 16:06",
+"91,5 kg".
 
 ``FIXED_CODES`` is the one table of coded values the portal words itself: the codes of the value sets FHIR R4
 binds as *required* (a status, a clinical or verification status, an allergy's criticality or type), so a

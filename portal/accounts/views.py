@@ -1,3 +1,7 @@
+from typing import Any
+
+from allauth.account.adapter import get_adapter
+from allauth.account.views import EmailView
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -50,3 +54,20 @@ def account_overview(request: HttpRequest) -> HttpResponse:
             "assurance_suffices": identity is not None and assurance_suffices(identity),
         },
     )
+
+
+class EmailManageView(EmailView):
+    """allauth's email page, with one step more before an address goes: "Remove" first asks, and only the
+    confirmation form (its ``confirm`` field) removes. No script needed; allauth does the removal, its checks
+    (re-authentication, never the primary address) and its "removed" message as before."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if "action_remove" in request.POST and "confirm" not in request.POST:
+            address = self._get_email_address(request)
+            # An address allauth would refuse to remove gets its refusal at once, not a question first.
+            if address is not None and get_adapter(request).can_delete_email(address):
+                return self.render_to_response(self.get_context_data(form=None, remove_address=address))
+        return super().post(request, *args, **kwargs)
+
+
+email_manage = EmailManageView.as_view()

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from portal.jobs.models import Job
+from portal.jobs.models import Job, JobStatus
 
 # report(progress 0-100, detail shown to the citizen)
 ProgressReporter = Callable[[int, str], None]
@@ -20,6 +20,11 @@ class JobOutcome:
 
 class JobError(Exception):
     """A failure the citizen may read: the message is shown on the job page as it is."""
+
+
+DOWNLOAD = _("Download")
+DONE = _("Done")
+FAILED = _("This did not work")
 
 
 @dataclass(frozen=True)
@@ -41,13 +46,14 @@ class JobKind:
     # The setting (e.g. "EXPORT_CREATE_RATE") whose rate bounds how many of these a citizen may start: the
     # page that creates them counts under that name, and so does the job page's "Try again".
     rate_setting: str | None = None
+    # The job page's heading once the job has finished, so nobody reads "Preparing…" after the work succeeded
+    # or failed: what the kind made, or that it could not.
+    done_title: str | Promise = DONE
+    failed_title: str | Promise = FAILED
 
 
 _KINDS: dict[str, JobKind] = {}
 QUEUES = ("default", "pull", "export")
-
-
-DOWNLOAD = _("Download")
 
 
 def job_kind(
@@ -62,6 +68,8 @@ def job_kind(
     time_limit: int | None = None,
     rate_setting: str | None = None,
     needs_record: bool = False,
+    done_title: str | Promise = DONE,
+    failed_title: str | Promise = FAILED,
 ) -> Callable[[Callable[[Job, ProgressReporter], JobOutcome]], Callable[[Job, ProgressReporter], JobOutcome]]:
     if queue not in QUEUES:
         raise ValueError(f"Unknown queue {queue!r}")
@@ -83,6 +91,8 @@ def job_kind(
             time_limit=time_limit,
             rate_setting=rate_setting,
             needs_record=needs_record,
+            done_title=done_title,
+            failed_title=failed_title,
         )
         return run
 
@@ -92,6 +102,18 @@ def job_kind(
 def kind_title(name: str) -> str | Promise:
     """What the job page calls a job; a kind retired since the job ran still gets a page."""
     return _KINDS[name].title if name in _KINDS else _("Background job")
+
+
+def kind_headings(name: str) -> dict[str, str | Promise]:
+    """The job page's heading for each state: the kind's title while it works, then what happened."""
+    kind = _KINDS.get(name)
+    working = kind_title(name)
+    return {
+        JobStatus.QUEUED.value: working,
+        JobStatus.RUNNING.value: working,
+        JobStatus.SUCCEEDED.value: kind.done_title if kind else DONE,
+        JobStatus.FAILED.value: kind.failed_title if kind else FAILED,
+    }
 
 
 def kind_result_label(name: str) -> str | Promise:

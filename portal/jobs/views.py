@@ -4,9 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.functional import Promise
 from django.utils.translation import gettext
-from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -15,6 +13,7 @@ from portal.jobs import services
 from portal.jobs.models import JobStatus
 from portal.jobs.registry import (
     kind_get,
+    kind_headings,
     kind_home,
     kind_needs_record,
     kind_rate_setting,
@@ -23,38 +22,6 @@ from portal.jobs.registry import (
 )
 from portal.jobs.selectors import jobs_of_owner
 from portal.security import data_out_rate_exceeded, rate_limited
-
-# The page's heading once a job has finished: it follows the state, so nobody reads "Preparing…" after the
-# work succeeded or failed. Known kinds say what they made; any other kind gets the general words.
-FINISHED_HEADINGS: dict[str, dict[str, Promise]] = {
-    "export": {
-        JobStatus.SUCCEEDED.value: _("Your patient summary is ready"),
-        JobStatus.FAILED.value: _("Your patient summary could not be made"),
-    },
-    "share": {
-        JobStatus.SUCCEEDED.value: _("Your link is ready"),
-        JobStatus.FAILED.value: _("Your link could not be prepared"),
-    },
-    "records.pull": {
-        JobStatus.SUCCEEDED.value: _("Your record has been fetched"),
-        JobStatus.FAILED.value: _("Your record could not be fetched"),
-    },
-}
-GENERAL_HEADINGS: dict[str, Promise] = {
-    JobStatus.SUCCEEDED.value: _("Done"),
-    JobStatus.FAILED.value: _("This did not work"),
-}
-
-
-def job_headings(kind: str) -> dict[str, str | Promise]:
-    """The heading for each state: the kind's own title while queued or running, then what happened."""
-    working = kind_title(kind)
-    return {
-        JobStatus.QUEUED.value: working,
-        JobStatus.RUNNING.value: working,
-        **GENERAL_HEADINGS,
-        **FINISHED_HEADINGS.get(kind, {}),
-    }
 
 
 def _kind_exists(name: str) -> bool:
@@ -79,13 +46,14 @@ def job_detail(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
                 "result_url": job.result_url or None,
             }
         )
+    headings = kind_headings(job.kind)
     return render(
         request,
         "jobs/detail.html",
         {
             "job": job,
-            "headings": job_headings(job.kind),
-            "title": job_headings(job.kind).get(job.status, kind_title(job.kind)),
+            "headings": headings,
+            "title": headings.get(job.status, kind_title(job.kind)),
             "result_label": kind_result_label(job.kind),
             "home": kind_home(job.kind),
             # "Try again": on the page (hidden until the job fails) for every kind that still exists.

@@ -8,6 +8,8 @@ from portal.records.services import PULL_KIND, pull_run
 @job_kind(
     PULL_KIND,
     title=_("Fetching your records"),
+    done_title=_("Your record has been fetched"),
+    failed_title=_("Your record could not be fetched"),
     queue="pull",
     result_label=_("See your records"),
     home_url_name="records",

@@ -9,6 +9,8 @@ from sharing.exports.services import EXPORT_KIND, export_run
 @job_kind(
     EXPORT_KIND,
     title=_("Preparing your patient summary"),
+    done_title=_("Your patient summary is ready"),
+    failed_title=_("Your patient summary could not be made"),
     queue="export",
     result_label=_("Download your summary"),
     home_url_name="exports",

@@ -9,6 +9,8 @@ from sharing.links.services import SHARE_KIND, share_prepare
 @job_kind(
     SHARE_KIND,
     title=_("Preparing your link for a clinician"),
+    done_title=_("Your link is ready"),
+    failed_title=_("Your link could not be prepared"),
     queue="export",
     result_label=_("Show the link"),
     home_url_name="shares",

@@ -141,14 +141,19 @@ def test_the_share_form_is_short_to_tab_through_and_checks_the_passcode(
     assert page.get_by_test_id("share-passcode").input_value() == ""
 
 
-@pytest.mark.parametrize("language", ["en", "da"])
-def test_the_share_pages_pass_axe_in_both_languages(
-    page: Any, live_server: Any, citizen: User, language: str
-) -> None:
+def sign_in_with_the_example(page: Any, live_server: Any, citizen: User, language: str) -> None:
+    """The citizen holds the IPS example record, signs in, and reads the portal in ``language``."""
     store_example(citizen)
     sign_in(page, live_server.url, citizen.email)
     if language == "da":
         switch_to_danish(page)
+
+
+@pytest.mark.parametrize("language", ["en", "da"])
+def test_the_share_pages_pass_axe_in_both_languages(
+    page: Any, live_server: Any, citizen: User, language: str
+) -> None:
+    sign_in_with_the_example(page, live_server, citizen, language)
     page.goto(f"{live_server.url}/shares/")
     problems = check_page(page, "shares", language)
     page.get_by_test_id("scope-choose").check()

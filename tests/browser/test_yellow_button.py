@@ -9,8 +9,8 @@ from core.ips.validate import validate_document
 from portal.accounts.models import User
 from portal.records.models import StoredResource
 from tests.browser.a11y import check_page
-from tests.browser.test_login_and_job_page import sign_in, switch_to_danish
-from tests.browser.test_share_flow import tab_presses_to
+from tests.browser.test_login_and_job_page import sign_in
+from tests.browser.test_share_flow import sign_in_with_the_example, tab_presses_to
 from tests.sharing.conftest import store_example
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -70,10 +70,7 @@ def test_citizen_presses_the_yellow_button_without_immunizations_and_one_result(
 def test_the_download_page_passes_axe_in_both_languages(
     page: Any, live_server: Any, citizen: User, language: str
 ) -> None:
-    store_example(citizen)
-    sign_in(page, live_server.url, citizen.email)
-    if language == "da":
-        switch_to_danish(page)
+    sign_in_with_the_example(page, live_server, citizen, language)
     page.goto(f"{live_server.url}/exports/")
     problems = check_page(page, "exports", language)
     page.get_by_test_id("scope-choose").check()

@@ -7,8 +7,11 @@ import pytest
 from portal.accounts.models import User
 from portal.jobs.kinds import WORKER_CHECK
 from portal.jobs.models import Job, JobStatus
+from portal.jobs.registry import kind_get
 from portal.jobs.services import job_create
+from portal.records.services import PULL_KIND
 from sharing.exports.services import EXPORT_KIND
+from sharing.links.services import SHARE_KIND
 
 pytestmark = pytest.mark.django_db
 
@@ -129,6 +132,28 @@ def test_a_general_job_gets_general_finished_words(citizen_client: Any, job: Job
     assert heading_of(citizen_client.get(f"/jobs/{job.id}/").content.decode()) == "This did not work"
     Job.objects.filter(id=job.id).update(status=JobStatus.SUCCEEDED)
     assert heading_of(citizen_client.get(f"/jobs/{job.id}/").content.decode()) == "Done"
+
+
+@pytest.mark.parametrize(
+    ("kind", "done", "failed"),
+    [
+        (EXPORT_KIND, "Your patient summary is ready", "Your patient summary could not be made"),
+        (SHARE_KIND, "Your link is ready", "Your link could not be prepared"),
+        (PULL_KIND, "Your record has been fetched", "Your record could not be fetched"),
+    ],
+)
+def test_each_kind_says_its_own_finished_heading(
+    citizen_client: Any, citizen: User, kind: str, done: str, failed: str
+) -> None:
+    assert (kind_get(kind).done_title, kind_get(kind).failed_title) == (done, failed)
+    job = job_create(owner=citizen, kind=kind)
+    Job.objects.filter(id=job.id).update(status=JobStatus.SUCCEEDED)
+    assert heading_of(citizen_client.get(f"/jobs/{job.id}/").content.decode()) == done
+    Job.objects.filter(id=job.id).update(status=JobStatus.FAILED)
+    html = citizen_client.get(f"/jobs/{job.id}/").content.decode()
+    assert heading_of(html) == failed
+    # The script's texts for each state carry the same words, so the heading stays right as the job moves.
+    assert f'<span data-status="succeeded">{done}</span>' in html
 
 
 def test_a_job_at_nought_per_cent_has_an_empty_bar_and_says_so(citizen_client: Any, job: Job) -> None:
