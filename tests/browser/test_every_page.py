@@ -2,8 +2,9 @@
 axe-core finds no WCAG 2.1 A/AA violation, and at 320 and 390 px nothing scrolls sideways.
 
 Screenshots of each page at 1280 and 390 px go to var/screenshots/<page>-<language>-<width>.png, for a person
-to look at after `make test`. The viewer's own states (passcode, wrong passcode, opened document…) are
-checked the same way in test_viewer.py, where a real link is opened.
+to look at after `make test`. The viewer's own states are checked the same way where a link is opened: the
+access form, a wrong passcode and the opened summary of a real share in test_share_flow.py, an expired, a
+withdrawn and an invalid link in test_viewer.py.
 
 The citizen's record is stored by the portal's own storage as a pull would leave it, and the export and share
 jobs run here as the worker would run them: what is checked is the pages, not the worker.

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser.a11y import check_page
 from tests.conftest import ips_example
 from tests.sharing.clinician.foreign_shl import (
     ForeignShlServer,
@@ -279,3 +280,43 @@ def test_the_specifications_own_encrypted_example_opens(
     text = page.get_by_test_id("viewer-result").inner_text()
     assert "signature was not verified" in text
     assert "Anyperson" in text  # the example card's patient, John B. Anyperson
+
+
+@pytest.mark.parametrize("language", ["en", "da"])
+def test_the_viewers_error_states_pass_axe_in_both_languages(
+    page: Any, live_server: Any, foreign: ForeignShlServer, language: str
+) -> None:
+    """An expired link, a withdrawn one and a link that is no link at all: each says so, in the clinician's
+    language, with nothing for axe to find and nothing scrolling sideways on a phone."""
+    context = page.context.browser.new_context(locale="da-DK" if language == "da" else "en-GB")
+    try:
+        viewer = context.new_page()
+        viewer.set_default_timeout(15_000)
+        key = new_key()
+        expired = foreign.add_manifest("/manifests/expired-axe", [])
+        viewer.goto(viewer_url(live_server, {"url": expired, "key": key, "exp": int(time.time()) - 60}))
+        viewer.wait_for_selector(f"html[lang={language}]")
+        expired_text = error_message(viewer)
+        problems = check_page(viewer, "viewer-expired", language)
+
+        gone = foreign.add_status("/manifests/gone-axe", 404)
+        viewer.goto(viewer_url(live_server, {"url": gone, "key": key, "label": "For the ED"}))
+        open_link(viewer)
+        gone_text = error_message(viewer)
+        problems += check_page(viewer, "viewer-gone", language)
+
+        viewer.goto(f"{live_server.url}/viewer/")
+        viewer.get_by_test_id("paste-input").fill("not a link at all")
+        viewer.get_by_test_id("paste-button").click()
+        invalid_text = error_message(viewer)
+        problems += check_page(viewer, "viewer-invalid-link", language)
+    finally:
+        context.close()
+    assert not problems, "\n".join(problems)
+    if language == "da":
+        assert "udløbet" in expired_text
+        assert "ikke længere tilgængeligt" in gone_text
+    else:
+        assert expired_text == "This link has expired. Ask the patient to share a new one."
+        assert "no longer available" in gone_text
+    assert invalid_text
