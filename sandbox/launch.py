@@ -9,6 +9,8 @@ Runs the `sekmet-fhir` server from its own venv (`make sandbox`):
 Every start is fresh: the old database is deleted, the HL7 IPS 2.0.0 example bundles and every --load file
 are stored, and only then does the server listen, so a 200 from `<base>/metadata` means "fully loaded".
 It prints `sandbox ready <base_url>` once listening and exits cleanly on SIGTERM or SIGINT.
+`--no-examples` instead of `--examples` stores the --load files only: one source of the three-source test
+world (sandbox/make_sources.py), which must not also hold every example.
 
 Open by default. `--smart-client-id` requires SMART backend-services tokens from the server's own token
 endpoint. `--authorization-server ISSUER` makes it a SMART App Launch data source instead: its
@@ -102,8 +104,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8090)
     parser.add_argument("--data-dir", type=Path, required=True, help="holds the sandbox database")
+    parser.add_argument("--examples", type=Path, help="directory of IPS Bundle-*.json examples")
     parser.add_argument(
-        "--examples", type=Path, required=True, help="directory of IPS Bundle-*.json examples"
+        "--no-examples", action="store_true", help="store only the --load bundles, none of the examples"
     )
     parser.add_argument("--load", type=Path, action="append", default=[], help="another Bundle to store")
     parser.add_argument("--smart-client-id", help="require SMART backend-services tokens for this client")
@@ -116,6 +119,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="require SMART App Launch access tokens of this authorization server, one patient each",
     )
     args = parser.parse_args(argv)
+    if bool(args.examples) == args.no_examples:
+        parser.error("give either --examples DIR or --no-examples (with --load)")
+    if args.no_examples and not args.load:
+        parser.error("--no-examples needs at least one --load bundle")
     if args.authorization_server and args.smart_client_id:
         parser.error("--authorization-server and --smart-client-id are two different modes: choose one")
     smart_extras = args.smart_client_secret_file or args.smart_public_key_file
@@ -195,7 +202,7 @@ def as_transaction(bundle: Any, source: str, renames: dict[tuple[str, str], str]
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
-def load_bundles(service: Any, paths: list[Path], examples_dir: Path) -> int:
+def load_bundles(service: Any, paths: list[Path], examples_dir: Path | None) -> int:
     stored = 0
     for path in paths:
         renames = RENAMED_EXAMPLE_IDS.get(path.name, {}) if path.parent == examples_dir else {}
@@ -244,9 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_on_signal)
     signal.signal(signal.SIGINT, _exit_on_signal)
     args = parse_args(argv)
-    examples_dir: Path = args.examples.resolve()
-    examples = sorted(examples_dir.glob("Bundle-*.json"))
-    if not examples:
+    examples_dir: Path | None = None if args.no_examples else args.examples.resolve()
+    examples = sorted(examples_dir.glob("Bundle-*.json")) if examples_dir else []
+    if examples_dir and not examples:
         raise SystemExit(f"sandbox: no Bundle-*.json in {examples_dir} (run `make sandbox`)")
     settings = build_settings(args)
     fresh_data_dir(Path(settings.data_dir))

@@ -28,6 +28,7 @@ IPS_EXAMPLES = Path(os.environ.get("IPS_EXAMPLES_DIR", REPO / "var" / "ips-2.0.0
 
 # The local FHIR sandbox (a real FHIR server process) and its fixtures.
 pytest_plugins = ["tests.sandbox_fixtures", "tests.eid_fixtures", "tests.smart_launch_fixtures"]
+pytest_plugins += ["tests.three_sources"]  # the hospital, GP and register/lab sandboxes
 
 
 def service_missing(reason: str) -> None:
