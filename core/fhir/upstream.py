@@ -360,6 +360,14 @@ def oauth_uris(capability: Mapping[str, Any]) -> dict[str, str]:
     return found
 
 
-def content_hash(resource: Mapping[str, Any]) -> str:
-    canonical = json.dumps(resource, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def canonical_json(resource: Mapping[str, Any]) -> str:
+    """The resource as compact JSON with sorted keys: one text for one content, whatever the key order."""
+    return json.dumps(resource, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def content_hash_of(canonical: str) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def content_hash(resource: Mapping[str, Any]) -> str:
+    return content_hash_of(canonical_json(resource))

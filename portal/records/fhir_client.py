@@ -12,12 +12,14 @@ for as long as it likes. (Headers dripped just as slowly are bounded only by the
 """
 
 import logging
+import queue
 import random
+import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlencode
 
 import requests
@@ -338,6 +340,54 @@ class FhirEndpoint:
     def _backoff(self, attempt: int) -> float:
         base = self._retry.backoff_seconds * (2 ** (attempt - 1))
         return float(base + random.uniform(0, base / 4))  # noqa: S311  (jitter, not a secret)
+
+
+_Item = TypeVar("_Item")
+
+
+def read_ahead(items: Iterable[_Item], *, name: str = "fhir-read-ahead") -> Generator[_Item, None, None]:
+    """``items``, each produced one step ahead in a thread of its own: the next page downloads while the
+    caller stores this one, so the network and the database work at the same time.
+
+    The thread only iterates ``items`` (HTTP, JSON): it must never touch the database, whose connection
+    belongs to the caller's thread. An error in it is raised here, after the items produced before it, so a
+    failure is met in the same order as without the thread. When the caller stops early (an error, a time
+    limit), the thread stops at its next item.
+    """
+    handoff: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    finished = object()
+
+    def put(entry: tuple[bool, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((True, item)):
+                    return
+            put((True, finished))
+        except BaseException as error:  # handed to the caller, who raises it
+            put((False, error))
+
+    thread = threading.Thread(target=produce, name=name, daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, item = handoff.get()
+            if not ok:
+                raise item
+            if item is finished:
+                return
+            yield item
+    finally:
+        stop.set()
 
 
 def _codes(outcome: Mapping[str, Any]) -> str:

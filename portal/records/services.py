@@ -3,10 +3,10 @@
 import logging
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -33,6 +33,7 @@ from portal.records.fhir_client import (
     UpstreamError,
     authorization_issuer,
     endpoint_check,
+    read_ahead,
     smart_endpoints,
     token_request,
 )
@@ -346,19 +347,39 @@ def _pull(context: _PullContext, report: ProgressReporter) -> None:
         )
     elif "everything" in operations:
         pull.strategy = PullStrategy.EVERYTHING
-        for page in endpoint.pages(f"Patient/{patient_id}/$everything?_count={pull.source.page_size}"):
+        pages = endpoint.pages(f"Patient/{patient_id}/$everything?_count={pull.source.page_size}")
+        for page in _ahead(context, pages):
             writer.add_page(page, allowed_types=anything)
     else:
         pull.strategy = PullStrategy.SEARCH
         types = upstream.PATIENT_SEARCH_TYPES
-        for index, resource_type in enumerate(types):
-            params = {"patient": patient_id, "_count": str(pull.source.page_size)}
-            for page in endpoint.search_pages(resource_type, params):
-                writer.add_page(page, allowed_types=frozenset({resource_type}))
-            report(10 + 75 * (index + 1) // len(types), FETCHING)
+        params = {"patient": patient_id, "_count": str(pull.source.page_size)}
+        searches = (
+            (index, resource_type, page)
+            for index, resource_type in enumerate(types)
+            for page in endpoint.search_pages(resource_type, params)
+        )
+        done = 0
+        for index, resource_type, page in _ahead(context, searches):
+            if index > done:
+                done = index
+                report(10 + 75 * done // len(types), FETCHING)
+            writer.add_page(page, allowed_types=frozenset({resource_type}))
+        report(85, FETCHING)
     report(86, FETCHING_REFERENCES)
     _pull_references(context, writer)
     writer.finish(complete=True)
+
+
+_Page = TypeVar("_Page")
+
+
+def _ahead(context: _PullContext, pages: Iterable[_Page]) -> Iterable[_Page]:
+    """The pages, the next one fetched while this one is stored (``read_ahead``) — except for a SMART launch,
+    whose token refresh writes the connection row: the database is the job thread's alone."""
+    if context.pull.source.auth_mode == AuthMode.SMART_LAUNCH:
+        return pages
+    return read_ahead(pages)
 
 
 def _patient(context: _PullContext) -> tuple[str, dict[str, Any] | None]:
