@@ -199,6 +199,21 @@ def child_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+def embedded_env(var_dir: Path) -> dict[str, str]:
+    """A child's environment for what `make run` uses on a bare laptop (SQLite, the filesystem broker; DEBUG
+    off, as deployed), its database migrated."""
+    env = child_env(VAR_DIR=str(var_dir), DEBUG="0", PORTAL_ORIGIN="http://127.0.0.1:8000")
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    subprocess.run(
+        [str(VENV_BIN / "python"), "manage.py", "migrate", "--noinput", "-v0"],
+        env=env,
+        check=True,
+        timeout=120,
+    )
+    return env
+
+
 @pytest.fixture
 def celery_worker_process(
     transactional_db: None, postgres: None, redis_url: str, tmp_path: Path

@@ -11,7 +11,7 @@ from portal.accounts.models import User
 from portal.jobs.kinds import WORKER_CHECK
 from portal.jobs.models import Job, JobStatus
 from portal.jobs.services import job_create
-from tests.conftest import VENV_BIN, ProcessHandle, child_env, start_worker, wait_for
+from tests.conftest import VENV_BIN, ProcessHandle, embedded_env, start_worker, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -65,12 +65,8 @@ def test_job_of_a_rolled_back_transaction_never_runs(
 
 def test_job_runs_end_to_end_on_the_embedded_broker_and_sqlite(tmp_path: Path) -> None:
     """What `make run` uses on a bare laptop: kombu's filesystem transport and SQLite, no server at all."""
-    # DEBUG off, as deployed: the portal's public origin must be named (check portal.E001).
-    env = child_env(VAR_DIR=str(tmp_path / "var"), DEBUG="0", PORTAL_ORIGIN="http://127.0.0.1:8000")
-    env.pop("DATABASE_URL", None)
-    env.pop("REDIS_URL", None)
+    env = embedded_env(tmp_path / "var")
     manage = [str(VENV_BIN / "python"), "manage.py"]
-    subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True, timeout=120)
 
     worker = start_worker(env, tmp_path / "worker.log")
     try:

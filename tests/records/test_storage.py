@@ -17,7 +17,7 @@ from portal.records import storage
 from portal.records.fhir_client import read_ahead
 from portal.records.models import Connection, DataSource, Pull, StoredResource
 from portal.records.storage import PullWriter
-from tests.conftest import VENV_BIN, child_env
+from tests.conftest import VENV_BIN, embedded_env
 
 PATIENT_ID = "p1"
 
@@ -132,13 +132,13 @@ print(json.dumps(report))
 @pytest.mark.integration
 def test_the_same_storing_works_on_sqlite(tmp_path: Path) -> None:
     """The laptop default (and the bench) runs on SQLite: the same INSERT … ON CONFLICT must hold there."""
-    env = child_env(VAR_DIR=str(tmp_path / "var"), DEBUG="0", PORTAL_ORIGIN="http://127.0.0.1:8000")
-    env.pop("DATABASE_URL", None)
-    env.pop("REDIS_URL", None)
-    manage = [str(VENV_BIN / "python"), "manage.py"]
-    subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True, timeout=120)
+    env = embedded_env(tmp_path / "var")
     result = subprocess.run(
-        [*manage, "shell", "-c", SQLITE_SCRIPT], env=env, capture_output=True, text=True, timeout=120
+        [str(VENV_BIN / "python"), "manage.py", "shell", "-c", SQLITE_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
