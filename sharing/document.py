@@ -97,7 +97,8 @@ def document_build(
     items kept (the first of each section in the record page's order, newest first) and what they refer to,
     so memory and time stay bounded however large the record is.
     """
-    current = StoredResource.objects.filter(owner=owner, missing_since__isnull=True)
+    # One row per clinical fact, however many sources hold it (record_merge); the others are named below.
+    current = StoredResource.objects.filter(owner=owner, missing_since__isnull=True, merged_into__isnull=True)
     plan = _plan(current, sections, excluded_items, limits) if limits is not None else None
     if plan is None:
         rows: list[_Row] = list(current.order_by("source_id", "id").values_list(*_COLUMNS))
@@ -108,11 +109,20 @@ def document_build(
     )
     if patient_key is None:
         raise JobError(NO_RECORD)
+    also_from = _other_sources(owner, [pk for pk, _s, section, _t, _d in rows if section])
     entries = [
-        RecordEntry(key=str(pk), source=str(source_id), resource=data, section=section)
+        RecordEntry(
+            key=str(pk),
+            source=str(source_id),
+            resource=data,
+            section=section,
+            also_from=tuple(str(other) for other in also_from.get(pk, ()) if other != source_id),
+        )
         for pk, source_id, section, _type, data in rows
     ]
-    source_ids = sorted({source_id for _pk, source_id, *_rest in rows})
+    source_ids = sorted(
+        {source_id for _pk, source_id, *_rest in rows} | {s for ids in also_from.values() for s in ids}
+    )
     source_names = dict(DataSource.objects.filter(id__in=source_ids).values_list("id", "name"))
     with translation.override(language):
         try:
@@ -144,6 +154,18 @@ def document_build(
         source_names=sorted(source_names.values()),
         shortened=_shortened(bundle, plan) if plan is not None else None,
     )
+
+
+def _other_sources(owner: User, shown: list[int]) -> dict[int, list[int]]:
+    """For each shown item, the sources of the rows merged into it (the same fact, held elsewhere too)."""
+    others: dict[int, list[int]] = {}
+    merged = StoredResource.objects.filter(owner=owner, missing_since__isnull=True, merged_into__isnull=False)
+    for start in range(0, len(shown), _ID_BATCH):
+        batch = merged.filter(merged_into__in=shown[start : start + _ID_BATCH]).order_by("source_id")
+        for merged_into, source_id in batch.values_list("merged_into_id", "source_id"):
+            if source_id not in others.setdefault(merged_into, []):
+                others[merged_into].append(source_id)
+    return others
 
 
 @dataclass(frozen=True)

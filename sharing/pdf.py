@@ -145,6 +145,7 @@ class Row:
 
     summary: ItemSummary
     date: str
+    sources: str = ""  # the sources that hold it, as the document's Provenance names them
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,8 @@ class PdfSection:
     empty_text: str  # shown instead of a table when there are no rows
     left_out: int = 0  # entries of a very large record this PDF does not show (the JSON holds them)
     key: str = ""  # the IPS section's key ("allergies"), for a Composition section the portal knows
+    # Its items come from more than one source: each row then says which.
+    several_sources: bool = False
 
 
 @dataclass(frozen=True)
@@ -190,14 +193,38 @@ def _empty_text(section: Mapping[str, Any]) -> str:
     return concept_text(reason) or gettext("No structured entries in this section.")
 
 
-def _row(reference: Mapping[str, Any], resolve: Resolver, wording: Wording) -> Row:
+def item_sources(bundle: Mapping[str, Any], resolve: Resolver) -> dict[str, list[str]]:
+    """Entry fullUrl → the names of the sources that hold it: each Provenance's targets, its agent's name."""
+    found: dict[str, list[str]] = {}
+    for entry in mappings_of(bundle.get("entry")):
+        provenance = entry.get("resource")
+        if not isinstance(provenance, Mapping) or provenance.get("resourceType") != "Provenance":
+            continue
+        names = []
+        for agent in mappings_of(provenance.get("agent")):
+            who = agent.get("who")
+            target = reference_of(who) if isinstance(who, Mapping) else None
+            organization = resolve(target) if target else None
+            name = text_of(organization.get("name"), MAX_TEXT) if organization else ""
+            if name:
+                names.append(name)
+        for target_reference in mappings_of(provenance.get("target")):
+            url = reference_of(target_reference)
+            if url:
+                found.setdefault(url, []).extend(n for n in names if n not in found.get(url, []))
+    return found
+
+
+def _row(
+    reference: Mapping[str, Any], resolve: Resolver, wording: Wording, sources: Mapping[str, list[str]]
+) -> Row:
     target = reference_of(reference)
     resource = resolve(target) if target else None
     if resource is None:
         title = text_of(reference.get("display"), MAX_TEXT) or gettext("Not included in this document")
         return Row(ItemSummary(title=title, status=None, date=None), "")
     summary = summarize(resource, resolve, wording)
-    return Row(summary, summary.date or "")
+    return Row(summary, summary.date or "", ", ".join(sources.get(target or "", [])))
 
 
 def _sections(
@@ -205,10 +232,12 @@ def _sections(
     resolve: Resolver,
     left_out: Mapping[str, int],
     wording: Wording,
+    sources: Mapping[str, list[str]],
     level: int = 2,
 ) -> Iterator[PdfSection]:
     for section in mappings_of(holder.get("section")):
-        rows = [_row(reference, resolve, wording) for reference in mappings_of(section.get("entry"))]
+        rows = [_row(reference, resolve, wording, sources) for reference in mappings_of(section.get("entry"))]
+        row_sources = {row.sources for row in rows}
         key = _section_key(section) if level == 2 else None
         yield PdfSection(
             title=_section_title(section),
@@ -217,9 +246,10 @@ def _sections(
             empty_text="" if rows else _empty_text(section),
             left_out=left_out.get(key, 0) if key else 0,
             key=key or "",
+            several_sources=len(row_sources) > 1 or any(", " in text for text in row_sources),
         )
         if level - 1 < MAX_SECTION_DEPTH:
-            yield from _sections(section, resolve, {}, wording, level + 1)
+            yield from _sections(section, resolve, {}, wording, sources, level + 1)
 
 
 def important_rows(sections: list[PdfSection]) -> list[ImportantRow]:
@@ -277,7 +307,7 @@ def summary_context(
     name = human_name(patient)
     wording = page_wording()
     birth_date = text_of(patient.get("birthDate"), MAX_TEXT) or ""
-    sections = list(_sections(composition, resolve, left_out or {}, wording))
+    sections = list(_sections(composition, resolve, left_out or {}, wording, item_sources(bundle, resolve)))
     return {
         "patient_name": name,
         "birth_date": wording.date_text(birth_date) if birth_date else "",

@@ -55,6 +55,7 @@ COLUMN_ITEM: Final = gettext_noop("Item")
 COLUMN_STATUS: Final = gettext_noop("Status")
 COLUMN_DATE: Final = gettext_noop("Date")
 COLUMN_DETAILS: Final = gettext_noop("Details")
+COLUMN_SOURCE: Final = gettext_noop("Source")
 SOFTWARE_TYPE: Final = gettext_noop("Software that assembled this patient summary")
 
 # Where a resource keeps the date its clinical content is about: they bound the summary's covered period.
@@ -95,6 +96,8 @@ class RecordEntry:
     source: str
     resource: Mapping[str, Any]
     section: str = ""
+    # Other sources that hold the same clinical fact (core.fhir.merge): the document names them too.
+    also_from: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -382,10 +385,12 @@ def _document(
     # One Organization per source the sections draw on, named as the portal knows it.
     source_urls = {
         source: full_url_of(f"portal:source:{source}")
-        for source in dict.fromkeys(item.entry.source for item in section_items)
+        for source in dict.fromkeys(s for item in section_items for s in _sources_of(item.entry))
         if info.source_names.get(source)
     }
-    sections = _sections(section_items, sections_with_data, choice, summary_of, translate, source_urls)
+    sections = _sections(
+        section_items, sections_with_data, choice, summary_of, translate, source_urls, info.source_names
+    )
     patient = included[next(key for key, item in included.items() if item.full_url == patient_url)]
     custodian = _custodian(patient.resource, resolvable)
     composition_url = full_url_of("portal:composition")
@@ -420,6 +425,10 @@ def _document(
             {"fullUrl": url, "resource": _source_organization(url, info.source_names[source])}
             for source, url in source_urls.items()
         ),
+        *(
+            {"fullUrl": full_url_of(f"portal:provenance:{source}"), "resource": provenance}
+            for source, provenance in _provenances(section_items, source_urls, info, full_url_of).items()
+        ),
         *({"fullUrl": item.full_url, "resource": item.resource} for item in others),
     ]
     return {
@@ -441,6 +450,7 @@ def _sections(
     summary_of: Callable[[_Included], ItemSummary],
     translate: Callable[[str], str],
     source_urls: Mapping[str, str],
+    source_names: Mapping[str, str],
 ) -> list[dict[str, Any]]:
     by_section: dict[str, list[_Included]] = {}
     for item in items:
@@ -449,16 +459,22 @@ def _sections(
     for section in SECTIONS:
         members = by_section.get(section.key, [])
         if members:
-            authors = [
-                source_urls[s] for s in dict.fromkeys(m.entry.source for m in members) if s in source_urls
-            ]
+            sources = dict.fromkeys(s for member in members for s in _sources_of(member.entry))
+            authors = [source_urls[s] for s in sources if s in source_urls]
             sections.append(
                 {
                     **_section_head(section, translate),
                     **({"author": [{"reference": url} for url in authors]} if authors else {}),
                     "text": {
                         "status": "generated",
-                        "div": _table([summary_of(item) for item in members], translate),
+                        "div": _table(
+                            [summary_of(item) for item in members],
+                            translate,
+                            [
+                                ", ".join(source_names[s] for s in _sources_of(m.entry) if s in source_names)
+                                for m in members
+                            ],
+                        ),
                     },
                     "entry": [{"reference": item.full_url} for item in members],
                 }
@@ -503,6 +519,10 @@ def _device(full_url: str, info: DocumentInfo, translate: Callable[[str], str]) 
     return device
 
 
+def _sources_of(entry: RecordEntry) -> tuple[str, ...]:
+    return (entry.source, *entry.also_from)
+
+
 def _source_organization(full_url: str, name: str) -> dict[str, Any]:
     """The source a section's items came from, as the Organization its ``author`` names."""
     return {
@@ -510,6 +530,40 @@ def _source_organization(full_url: str, name: str) -> dict[str, Any]:
         "id": full_url.removeprefix("urn:uuid:"),
         "text": {"status": "generated", "div": _div(f"<p>{_escape(name)}</p>")},
         "name": name,
+    }
+
+
+PROVENANCE_PARTICIPANT: Final = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+
+
+def _provenances(
+    items: Sequence[_Included],
+    source_urls: Mapping[str, str],
+    info: DocumentInfo,
+    full_url_of: Callable[[str], str],
+) -> dict[str, dict[str, Any]]:
+    """One Provenance per source: every item it holds (also an item another source holds as well), with the
+    source as the author, so each entry of the document says where it came from."""
+    targets: dict[str, list[str]] = {source: [] for source in source_urls}
+    for item in items:
+        for source in dict.fromkeys(_sources_of(item.entry)):
+            if source in targets:
+                targets[source].append(item.full_url)
+    return {
+        source: {
+            "resourceType": "Provenance",
+            "id": full_url_of(f"portal:provenance:{source}").removeprefix("urn:uuid:"),
+            "target": [{"reference": url} for url in urls],
+            "recorded": info.timestamp.isoformat(timespec="seconds"),
+            "agent": [
+                {
+                    "type": {"coding": [{"system": PROVENANCE_PARTICIPANT, "code": "author"}]},
+                    "who": {"reference": source_urls[source]},
+                }
+            ],
+        }
+        for source, urls in targets.items()
+        if urls
     }
 
 
@@ -567,14 +621,20 @@ def _detail_text(summary: ItemSummary, translate: Callable[[str], str]) -> str:
     return "; ".join(parts)
 
 
-def _table(summaries: Sequence[ItemSummary], translate: Callable[[str], str]) -> str:
-    """The section's items as a table; a column no item fills is left out (the item's name always stays)."""
+def _table(summaries: Sequence[ItemSummary], translate: Callable[[str], str], sources: Sequence[str]) -> str:
+    """The section's items as a table; a column no item fills is left out (the item's name always stays),
+    and so is the source of each item when one source holds them all (the section's author says it)."""
     cells = [
-        (summary.title, summary.status or "", summary.date or "", _detail_text(summary, translate))
-        for summary in summaries
+        (summary.title, summary.status or "", summary.date or "", _detail_text(summary, translate), source)
+        for summary, source in zip(summaries, sources, strict=True)
     ]
-    columns = (COLUMN_ITEM, COLUMN_STATUS, COLUMN_DATE, COLUMN_DETAILS)
-    kept = [i for i in range(len(columns)) if i == 0 or any(row[i] for row in cells)]
+    columns = (COLUMN_ITEM, COLUMN_STATUS, COLUMN_DATE, COLUMN_DETAILS, COLUMN_SOURCE)
+    one_source = len(set(sources)) <= 1 and not any(", " in source for source in sources)
+    kept = [
+        i
+        for i in range(len(columns))
+        if i == 0 or (any(row[i] for row in cells) and not (columns[i] == COLUMN_SOURCE and one_source))
+    ]
     head = "".join(f"<th>{_escape(translate(columns[i]))}</th>" for i in kept)
     rows = "".join("<tr>" + "".join(f"<td>{_escape(row[i])}</td>" for i in kept) + "</tr>" for row in cells)
     return _div(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")

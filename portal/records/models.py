@@ -165,6 +165,14 @@ class StoredResource(models.Model):
     last_pull = models.ForeignKey(Pull, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     # Set when a complete pull no longer found it upstream; kept, never silently deleted.
     missing_since = models.DateTimeField(_("no longer at the source since"), null=True, blank=True)
+    # One clinical fact held by several sources (core.fhir.merge): the row shown for it, when that is another
+    # row; null for a row that is shown itself. Set by record_merge after every pull.
+    merged_into = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="merged_rows"
+    )
+    # On a shown row: what its fact's sources disagree on, [{"field", "values": [{"value", "source", "key",
+    # "date"}]}] with source and key the DataSource and row ids, as text.
+    conflicts = models.JSONField(_("conflicts between sources"), default=list, blank=True)
 
     class Meta:
         verbose_name = _("stored resource")

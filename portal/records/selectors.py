@@ -9,9 +9,10 @@ from typing import Any
 from django.db.models import Count, Max, Q, QuerySet
 from django.utils import formats, timezone
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import gettext, pgettext
+from django.utils.translation import gettext, gettext_lazy, pgettext
 
 from core.fhir.narrative import readable_narrative, within_limits
+from core.fhir.read import mappings_of
 from core.fhir.summary import EN_DASH, ItemSummary, summarize
 from core.fhir.wording import Wording, parse_fhir_date
 from core.ips.sections import SECTIONS, Section
@@ -44,6 +45,29 @@ class RecordItem:
     resource_type: str
     # The stored row's id: the Yellow Button page names single items by it when the citizen leaves one out.
     pk: int = 0
+    # Every source that holds this fact (core.fhir.merge), the shown row's first; and what they disagree on.
+    source_names: tuple[str, ...] = ()
+    conflicts: tuple["ShownConflict", ...] = ()
+
+    @property
+    def other_sources(self) -> tuple[str, ...]:
+        return self.source_names[1:]
+
+
+@dataclass(frozen=True)
+class ConflictSide:
+    value: str  # worded in the page's language
+    source_name: str
+    date: str
+
+
+@dataclass(frozen=True)
+class ShownConflict:
+    """What the sources of one fact disagree on, every side with its source: never resolved quietly."""
+
+    field: str  # "status", "clinicalStatus", "verificationStatus" or "date"
+    label: str
+    sides: tuple[ConflictSide, ...]
 
 
 @dataclass(frozen=True)
@@ -177,6 +201,41 @@ def resources_of_owner(*, owner: User) -> QuerySet[StoredResource]:
     return StoredResource.objects.filter(owner=owner)
 
 
+def shown_resources_of_owner(*, owner: User) -> QuerySet[StoredResource]:
+    """The rows that stand for a fact: one per fact however many sources hold it (record_merge)."""
+    return resources_of_owner(owner=owner).filter(merged_into__isnull=True)
+
+
+CONFLICT_LABELS = {
+    "status": gettext_lazy("Status"),
+    "clinicalStatus": gettext_lazy("Clinical status"),
+    "verificationStatus": gettext_lazy("Verification status"),
+    "date": gettext_lazy("Date"),
+}
+
+
+def _shown_conflicts(
+    row: StoredResource, source_names: Mapping[str, str], wording: Wording
+) -> tuple[ShownConflict, ...]:
+    shown = []
+    for conflict in mappings_of(row.conflicts):
+        field_name = conflict.get("field")
+        if not isinstance(field_name, str):
+            continue
+        sides = []
+        for side in mappings_of(conflict.get("values")):
+            value = str(side.get("value", ""))
+            if field_name == "date":
+                worded = wording.date_text(value)
+            else:
+                worded = wording.code(f"{row.resource_type}.{field_name}", value, value) or value
+            date_text = wording.date_text(str(side.get("date", ""))) if side.get("date") else ""
+            sides.append(ConflictSide(worded, source_names.get(str(side.get("source")), ""), date_text))
+        label = CONFLICT_LABELS.get(field_name, field_name)
+        shown.append(ShownConflict(field=field_name, label=str(label), sides=tuple(sides)))
+    return tuple(shown)
+
+
 class _NarrativeBudget:
     def __init__(self) -> None:
         self.chars = NARRATIVE_BUDGET_CHARS
@@ -215,6 +274,7 @@ def record_sections(
     wording = wording or page_wording()
     wanted = wanted if wanted is not None and wanted.active else None
     resources = resources_of_owner(owner=owner)
+    source_names = {str(pk): name for pk, name in DataSource.objects.values_list("pk", "name")}
     names = {
         (row.source_id, f"{row.resource_type}/{row.resource_id}"): row.data
         for row in resources.filter(resource_type__in=NAMING_TYPES).only(
@@ -226,7 +286,12 @@ def record_sections(
     for section in SECTIONS:
         if only is not None and section.key not in only:
             continue
-        rows = resources.filter(section=section.key).select_related("source").order_by("-changed_at", "id")
+        rows = (
+            shown_resources_of_owner(owner=owner)
+            .filter(section=section.key)
+            .select_related("source")
+            .order_by("-changed_at", "id")
+        )
         total = rows.count()
         if not total:
             continue
@@ -246,6 +311,8 @@ def record_sections(
                 missing_since=row.missing_since,
                 resource_type=row.resource_type,
                 pk=row.pk,
+                source_names=(row.source.name,),
+                conflicts=_shown_conflicts(row, source_names, wording),
             )
             if wanted and not _matches(item, wanted):
                 continue
@@ -254,6 +321,7 @@ def record_sections(
                 items.append(replace(item, narrative=_narrative(row.data, budget)))
         if not wanted:
             matched = total
+        items = _with_every_source(items, resources, source_names)
         sections.append(
             RecordSection(
                 section=section,
@@ -265,6 +333,24 @@ def record_sections(
             )
         )
     return sections
+
+
+def _with_every_source(
+    items: list[RecordItem], resources: QuerySet[StoredResource], source_names: Mapping[str, str]
+) -> list[RecordItem]:
+    """The shown items, each naming every source that holds its fact (one query for the whole section)."""
+    others: dict[int, list[str]] = {}
+    merged = resources.filter(merged_into__in=[item.pk for item in items]).order_by("source__name")
+    for merged_into, source_id in merged.values_list("merged_into_id", "source_id"):
+        name = source_names.get(str(source_id), "")
+        if name and name not in others.setdefault(merged_into, []):
+            others[merged_into].append(name)
+    return [
+        replace(item, source_names=(item.source_name, *(n for n in others[item.pk] if n != item.source_name)))
+        if item.pk in others
+        else item
+        for item in items
+    ]
 
 
 @dataclass(frozen=True)

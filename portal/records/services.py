@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from core.fhir import upstream
+from core.fhir.merge import Conflict, Contribution, merge
 from core.oauth import client_assertion, pkce_pair
 from portal import crypto
 from portal.accounts.models import User
@@ -44,6 +45,7 @@ from portal.records.models import (
     DataSource,
     Pull,
     PullStrategy,
+    StoredResource,
 )
 from portal.records.storage import PullWriter
 
@@ -299,7 +301,58 @@ def pull_run(*, job: Job, report: ProgressReporter) -> JobOutcome:
         audit_record(action=Action.PULL_FINISHED, owner=pull.owner, target=pull, outcome=Outcome.FAILED)
         raise
     audit_record(action=Action.PULL_FINISHED, owner=pull.owner, target=pull, outcome=Outcome.SUCCEEDED)
+    # Every finished pull merges the whole record again: what this source sent may be a fact another holds.
+    record_merge(owner=pull.owner)
     return outcome
+
+
+def record_merge(*, owner: User) -> None:
+    """One item per clinical fact (core.fhir.merge): every row the sources hold for it points to the row that
+    is shown, which keeps what they disagree on. Only rows whose grouping changed are written.
+
+    One merge per citizen at a time (their user row is locked): pulls from several sources end at once.
+    Rows no longer at their source take no part: each stays an item of its own, marked as gone.
+    """
+    with transaction.atomic():
+        User.objects.select_for_update().filter(pk=owner.pk).exists()
+        rows = StoredResource.objects.filter(owner=owner).exclude(section="")
+        current = rows.filter(missing_since__isnull=True)
+        contributions = [
+            Contribution(
+                key=str(pk),
+                source=str(source_id),
+                resource=data,
+                version=version,
+                updated=updated.isoformat() if updated else "",
+            )
+            for pk, source_id, data, version, updated in current.values_list(
+                "pk", "source_id", "data", "version_id", "last_updated"
+            ).iterator(chunk_size=2000)
+        ]
+        wanted: dict[int, tuple[int | None, list[dict[str, Any]]]] = {}
+        for item in merge(contributions):
+            primary = int(item.primary.key)
+            wanted[primary] = (None, [_conflict_json(conflict) for conflict in item.conflicts])
+            for contribution in item.contributions:
+                if contribution.key != item.primary.key:
+                    wanted[int(contribution.key)] = (primary, [])
+        changed = []
+        for row in rows.only("pk", "merged_into_id", "conflicts").iterator(chunk_size=2000):
+            merged_into, conflicts = wanted.get(row.pk, (None, []))
+            if row.merged_into_id != merged_into or row.conflicts != conflicts:
+                row.merged_into_id, row.conflicts = merged_into, conflicts
+                changed.append(row)
+        StoredResource.objects.bulk_update(changed, ["merged_into", "conflicts"], batch_size=1000)
+
+
+def _conflict_json(conflict: Conflict) -> dict[str, Any]:
+    return {
+        "field": conflict.field,
+        "values": [
+            {"value": side.value, "source": side.source, "key": side.key, "date": side.date}
+            for side in conflict.values
+        ],
+    }
 
 
 def _pull_run(pull: Pull, report: ProgressReporter) -> JobOutcome:

@@ -215,19 +215,20 @@ def _store_rows(pull: Pull, rows: list[tuple[Any, ...]], now: datetime) -> None:
     The ORM's bulk_create spent more time building its statement than the database spent storing: here the
     JSON goes in as the canonical text its hash was taken from, so it is serialised once. A pull racing
     another for the same record (pull_start refuses that) still ends with one row per resource, and a
-    changed row keeps when it was first fetched.
+    changed row keeps when it was first fetched, and which fact it belongs to until record_merge looks again.
     """
     ops = connection.ops
     table = StoredResource._meta.db_table
     data = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
     columns = (
         "owner_id, source_id, resource_type, resource_id, data, content_hash, version_id, last_updated, "
-        "section, first_fetched_at, changed_at, fetched_at, last_pull_id, missing_since"
+        "section, first_fetched_at, changed_at, fetched_at, last_pull_id, missing_since, merged_into_id, "
+        "conflicts"
     )
     updates = ", ".join(f"{name} = excluded.{name}" for name in _UPSERT_UPDATES)
     sql = (
         f"INSERT INTO {table} ({columns}) "  # noqa: S608  (names are ours; every value is a parameter)
-        f"VALUES (%s, %s, %s, %s, {data}, %s, %s, %s, %s, %s, %s, %s, %s, NULL) "
+        f"VALUES (%s, %s, %s, %s, {data}, %s, %s, %s, %s, %s, %s, %s, %s, NULL, NULL, {data}) "
         f"ON CONFLICT (owner_id, source_id, resource_type, resource_id) DO UPDATE SET {updates}"
     )
     moment = ops.adapt_datetimefield_value(now)
@@ -250,6 +251,7 @@ def _store_rows(pull: Pull, rows: list[tuple[Any, ...]], now: datetime) -> None:
             moment,
             moment,
             last_pull,
+            "[]",  # no conflicts until record_merge has looked
         )
         for resource_type, resource_id, canonical, digest, version, updated, section in rows
     ]

@@ -194,7 +194,7 @@ def test_recovery_codes_page_shows_download_and_generate_as_separate_controls(
         RecoveryCodes(citizen_with_mfa.authenticator_set.get(type="recovery_codes")).get_unused_codes()
     )
     danish = html_of(client, "/accounts/2fa/recovery-codes/", "da")
-    assert "Download koder" in danish
+    assert "Hent koder" in danish
     assert "Lav nye koder" in danish
 
 

@@ -63,8 +63,8 @@ def test_the_pdf_of_a_hostile_record_loads_nothing_and_shows_every_string_as_tex
 
     built = document_build(owner=citizen, document_id=uuid.uuid4(), language=language)
     assert built.problems == []
-    # and the Composition, the portal's Device and the source as the sections' author
-    assert len(built.bundle["entry"]) == expected + 3
+    # and the Composition, the portal's Device, the source as the sections' author and its Provenance
+    assert len(built.bundle["entry"]) == expected + 4
     pdf = summary_pdf(
         built.bundle,
         language=language,
