@@ -4,8 +4,10 @@
 Each runs against the real local FHIR sandbox (a separate process) and a throwaway SQLite database.
 """
 
+import contextlib
 import gc
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -14,9 +16,12 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
+
+if TYPE_CHECKING:
+    from portal.accounts.models import User
 
 REPO = Path(__file__).resolve().parent.parent
 SANDBOX_PYTHON = Path(os.environ.get("SANDBOX_VENV", REPO / "var" / "sandbox-venv")) / "bin" / "python"
@@ -26,6 +31,9 @@ MEMORY_RESOURCES = 20_000
 MEMORY_BUDGET_MB = 300
 REPEATS = 5
 BUTTON_BUDGET_SECONDS = 2.0
+PULL_20K_REPEATS = 3
+PARALLEL_SOURCES = 3
+PARALLEL_RESOURCES = 2_000
 
 
 def _free_port() -> int:
@@ -35,16 +43,27 @@ def _free_port() -> int:
 
 
 class Sandbox:
-    def __init__(self, workdir: Path, record: Path) -> None:
+    """One FHIR sandbox process holding record (and the IPS examples unless examples=False).
+
+    With wait=False it is only started: several load their records at once, then each is awaited.
+    """
+
+    def __init__(self, workdir: Path, record: Path, *, examples: bool = True, wait: bool = True) -> None:
         port = _free_port()
         self.base_url = f"http://127.0.0.1:{port}/fhir"
         self.log = (workdir / f"sandbox-{port}.log").open("wb")
+        loaded = ["--examples", str(IPS_EXAMPLES)] if examples else ["--no-examples"]
         self.process = subprocess.Popen(
             [str(SANDBOX_PYTHON), str(REPO / "sandbox" / "launch.py"), "--host", "127.0.0.1",
-             "--port", str(port), "--data-dir", str(workdir / f"sandbox-{port}"),
-             "--examples", str(IPS_EXAMPLES), "--load", str(record)],
+             "--port", str(port), "--data-dir", str(workdir / f"sandbox-{port}"), *loaded,
+             "--load", str(record)],
             stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        """Returns once the sandbox answers: it listens only after storing everything it loads."""
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -119,11 +138,24 @@ def plain_requests_pull(base_url: str, page_size: int) -> int:
     return count + 1
 
 
-def portal_pull(base_url: str, label: str) -> tuple[float, int]:
-    """One pull by the portal's own service, for a citizen seen for the first time (every row is new)."""
+def _bench_citizen(label: str) -> "User":
+    """A citizen seen for the first time, holding the bench record's identifier (every pulled row is new)."""
     from bench.record import IDENTIFIER_SYSTEM, IDENTIFIER_VALUE
     from portal.accounts.models import NationalIdentity, User
     from portal.accounts.services import identity_record_on_file
+
+    user = User.objects.create_user(email=f"{label}@bench.example")
+    # One identifier belongs to one account: this bench's user takes it over from an earlier bench's.
+    NationalIdentity.objects.filter(system=IDENTIFIER_SYSTEM, value=IDENTIFIER_VALUE).exclude(
+        user=user
+    ).delete()
+    identity_record_on_file(user=user, system=IDENTIFIER_SYSTEM, value=IDENTIFIER_VALUE)
+    return user
+
+
+def portal_pull(base_url: str, label: str) -> tuple[float, int]:
+    """One pull by the portal's own service, for a citizen seen for the first time (every row is new)."""
+    from bench.record import IDENTIFIER_SYSTEM
     from portal.jobs.models import Job, JobStatus
     from portal.jobs.services import job_run
     from portal.records.models import AuthMode, DataSource, StoredResource
@@ -139,12 +171,7 @@ def portal_pull(base_url: str, label: str) -> tuple[float, int]:
     )
     # One bench database serves several benches, each with its own sandbox: pull from this one only.
     DataSource.objects.exclude(pk=source.pk).update(enabled=False)
-    user = User.objects.create_user(email=f"{label}@bench.example")
-    # One identifier belongs to one account: this bench's user takes it over from an earlier bench's.
-    NationalIdentity.objects.filter(system=IDENTIFIER_SYSTEM, value=IDENTIFIER_VALUE).exclude(
-        user=user
-    ).delete()
-    identity_record_on_file(user=user, system=IDENTIFIER_SYSTEM, value=IDENTIFIER_VALUE)
+    user = _bench_citizen(label)
     (job,) = pull_start(owner=user)
     started = time.perf_counter()
     job_run(job_id=job.id)
@@ -181,11 +208,18 @@ def _paired_medians(ours: Callable[[], object], floor: Callable[[], object]) -> 
     return statistics.median(times["ours"]), statistics.median(times["floor"])
 
 
-def bench_pull(workdir: Path) -> None:
+def _record(workdir: Path, count: int, *, prefix: str = "bench") -> Path:
+    """The synthetic record of count resources (bench/record.py), written once per run: benches share it."""
     from bench.record import write_record
+
+    path = workdir / (f"record-{count}.json" if prefix == "bench" else f"record-{prefix}-{count}.json")
+    return path if path.exists() else write_record(path, count, prefix=prefix)
+
+
+def bench_pull(workdir: Path) -> None:
     from portal.records.models import DataSource
 
-    sandbox = Sandbox(workdir, write_record(workdir / "record-2000.json", PULL_RESOURCES))
+    sandbox = Sandbox(workdir, _record(workdir, PULL_RESOURCES))
     try:
         page_size = DataSource._meta.get_field("page_size").get_default()
         plain_requests_pull(sandbox.base_url, page_size)  # warm up both sides
@@ -203,9 +237,7 @@ def bench_pull(workdir: Path) -> None:
 
 
 def bench_pull_memory(workdir: Path) -> None:
-    from bench.record import write_record
-
-    sandbox = Sandbox(workdir, write_record(workdir / "record-20000.json", MEMORY_RESOURCES))
+    sandbox = Sandbox(workdir, _record(workdir, MEMORY_RESOURCES))
     try:
         # The pull runs in its own process, as in a worker; its peak RSS is what the kernel reports.
         output = workdir / "pull-child.out"
@@ -225,6 +257,205 @@ def bench_pull_memory(workdir: Path) -> None:
     print(
         f"bench pull-memory: {peak_mb / MEMORY_BUDGET_MB:.2f}x the {MEMORY_BUDGET_MB} MB budget "
         f"(peak RSS {peak_mb:.0f} MB pulling {stored} resources in {float(seconds):.1f} s)"
+    )
+
+
+def bench_pull_20k(workdir: Path) -> None:
+    """The pull bench at 20,000 resources (pull-memory's record): the same in-process pull and floor.
+
+    Each portal pull takes seconds here, so fewer repeats, with the floor and ours taking turns."""
+    from portal.records.models import DataSource
+
+    sandbox = Sandbox(workdir, _record(workdir, MEMORY_RESOURCES))
+    try:
+        page_size = DataSource._meta.get_field("page_size").get_default()
+        plain_requests_pull(sandbox.base_url, page_size)  # warm up the sandbox
+        ours: list[float] = []
+        floor: list[float] = []
+        stored = 0
+        for index in range(PULL_20K_REPEATS):
+            gc.collect()
+            started = time.perf_counter()
+            plain_requests_pull(sandbox.base_url, page_size)
+            floor.append(time.perf_counter() - started)
+            gc.collect()
+            seconds, stored = portal_pull(sandbox.base_url, f"pull-20k-{index}")
+            ours.append(seconds)
+    finally:
+        sandbox.stop()
+    mine, plain = statistics.median(ours), statistics.median(floor)
+    print(
+        f"bench pull-20k: {mine / plain:.2f}x plain requests paging the same searches "
+        f"({mine:.2f} s vs {plain:.2f} s for {stored} resources, median of {PULL_20K_REPEATS})"
+    )
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a live process so far, from /proc/<pid>/stat (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CeleryWorker:
+    """`celery worker -Q pull`, a process group of its own, with the bench's settings from os.environ: its
+    SQLite database and the embedded filesystem broker under VAR_DIR, as `make run` on a laptop has them."""
+
+    def __init__(self, workdir: Path, *, concurrency: int) -> None:
+        self.log_path = workdir / "pull-worker.log"
+        self.log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "celery"), "-A", "portal", "worker", "-Q", "pull",
+             "--concurrency", str(concurrency), "-l", "INFO", "--without-mingle", "--without-gossip"],
+            env=os.environ.copy(), cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while " ready." not in self.text():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise SystemExit(f"the Celery worker did not start:\n{self.text()[-3000:]}")
+            time.sleep(0.2)
+
+    def cpu_seconds(self) -> float:
+        """CPU time so far of the worker and its pool processes (Linux /proc)."""
+        pid = self.process.pid
+        children = [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        return sum(_cpu_seconds(process) for process in [pid, *children])
+
+    def text(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self) -> None:
+        # SIGTERM to the main process, as an operator stops it (signalling the whole group at once can leave
+        # it waiting for pool processes that are already gone); then whatever is left of the group goes.
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.log.close()
+
+
+def _worker_pull(
+    sources: list[Any], label: str, worker: CeleryWorker, sandboxes: list[Sandbox]
+) -> tuple[float, int, float]:
+    """One pull of these sources (the only ones enabled) by a citizen seen for the first time, run by the
+    worker: the seconds from the first job's claim to the last one's end (the Job rows' own timestamps),
+    the rows stored, and the CPU seconds the worker's processes and the sandboxes used meanwhile.
+
+    The broker's hop before the claim is left out: the embedded broker looks for messages once a second,
+    Redis (as deployed) hands them over at once. The three jobs of one pull_start are sent together and
+    fetched in one go, so they are claimed together either way."""
+    from django.db.models import Count
+
+    from portal.jobs.models import Job, JobStatus
+    from portal.records.models import DataSource, StoredResource
+    from portal.records.services import pull_start
+
+    wanted = [source.pk for source in sources]
+    DataSource.objects.exclude(pk__in=wanted).update(enabled=False)
+    DataSource.objects.filter(pk__in=wanted).update(enabled=True)
+    user = _bench_citizen(label)
+    cpu_before = worker.cpu_seconds() + sum(_cpu_seconds(sandbox.process.pid) for sandbox in sandboxes)
+    ids = [job.id for job in pull_start(owner=user)]  # one job per source, sent to the pull queue
+    if len(ids) != len(sources):
+        raise SystemExit(f"pull_start made {len(ids)} jobs for {len(sources)} sources")
+    unfinished = Job.objects.filter(id__in=ids, status__in=(JobStatus.QUEUED, JobStatus.RUNNING))
+    deadline = time.monotonic() + 300
+    while unfinished.exists():
+        if worker.process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the worker did not finish the pulls:\n{worker.text()[-3000:]}")
+        time.sleep(0.05)
+    cpu = worker.cpu_seconds() + sum(_cpu_seconds(sandbox.process.pid) for sandbox in sandboxes) - cpu_before
+    jobs = list(Job.objects.filter(id__in=ids))
+    failed = [job.detail for job in jobs if job.status != JobStatus.SUCCEEDED]
+    if failed:
+        raise SystemExit(f"a pull failed: {failed}\n{worker.text()[-3000:]}")
+    counts = dict(StoredResource.objects.filter(owner=user).values_list("source").annotate(rows=Count("pk")))
+    if sorted(counts) != sorted(wanted) or set(counts.values()) != {PARALLEL_RESOURCES}:
+        raise SystemExit(f"the pulls stored {counts} rows per source, not {PARALLEL_RESOURCES} each")
+    started = min(job.started_at for job in jobs if job.started_at)
+    finished = max(job.finished_at for job in jobs if job.finished_at)
+    return (finished - started).total_seconds(), sum(counts.values()), cpu
+
+
+def bench_pull_parallel(workdir: Path) -> None:
+    """Three sources of one citizen pulled at once, against the slowest of them pulled alone.
+
+    "At once" is what production does: pull_start sends one job per source to the pull queue, and a real
+    Celery worker process (prefork, --concurrency 3, the deployed task settings) runs them in three pool
+    processes, on the bench's SQLite database and embedded filesystem broker. Threads calling job_run in
+    this process would share one GIL (the pulls are CPU-bound here, so that would measure the GIL) and
+    contend for SQLite inside one process as no deployment does; separate processes write through SQLite's
+    WAL and busy timeout (transaction_mode IMMEDIATE) as `make run` does. "Alone" is the same worker with one
+    source enabled, so one job at a time. Times are the Job rows' own, first claim to last finish (see
+    _worker_pull). Each source is its own sandbox process with a record of its own (2,000 resources, ids of
+    their own, the person's identifier) and none of the IPS examples.
+    """
+    from bench.record import IDENTIFIER_SYSTEM
+    from portal.records.models import AuthMode, DataSource
+
+    sandboxes: list[Sandbox] = []
+    worker: CeleryWorker | None = None
+    try:
+        for number in range(PARALLEL_SOURCES):
+            record = _record(workdir, PARALLEL_RESOURCES, prefix=f"source{number + 1}")
+            sandboxes.append(Sandbox(workdir, record, examples=False, wait=False))
+        for sandbox in sandboxes:
+            sandbox.wait_ready()
+        sources = [
+            DataSource.objects.update_or_create(
+                name=f"Bench parallel source {number + 1}",
+                defaults={
+                    "base_url": sandbox.base_url,
+                    "auth_mode": AuthMode.OPEN,
+                    "patient_identifier_system": IDENTIFIER_SYSTEM,
+                },
+            )[0]
+            for number, sandbox in enumerate(sandboxes)
+        ]
+        worker = CeleryWorker(workdir, concurrency=PARALLEL_SOURCES)
+        # Warm up each pool process (one job each) and each sandbox.
+        _worker_pull(sources, "parallel-warm-up", worker, sandboxes)
+        together: list[float] = []
+        together_cpu: list[float] = []
+        alone: dict[int, list[float]] = {source.pk: [] for source in sources}
+        stored = 0
+        for index in range(REPEATS):
+            # Taking turns on which comes first, as _paired_medians does.
+            runs: list[list[Any]] = [[source] for source in sources]
+            runs = [sources, *runs] if index % 2 == 0 else [*runs, sources]
+            for run in runs:
+                seconds, rows, cpu = _worker_pull(
+                    run, f"parallel-{index}-{len(run)}-{run[0].pk}", worker, sandboxes
+                )
+                if len(run) == 1:
+                    alone[run[0].pk].append(seconds)
+                else:
+                    together.append(seconds)
+                    together_cpu.append(cpu)
+                    stored = rows
+    finally:
+        if worker is not None:
+            worker.stop()
+        for sandbox in sandboxes:
+            sandbox.stop()
+    ours = statistics.median(together)
+    singles = [statistics.median(times) for times in alone.values()]
+    slowest = max(singles)
+    # The CPU the pull at once took (worker pool and sandboxes) over this machine's cores: the least it can
+    # take here, whatever the portal does, when the sources are local processes and not remote endpoints.
+    cores = os.cpu_count() or 1
+    print(
+        f"bench pull-parallel: {ours / slowest:.2f}x the slowest of them pulled alone "
+        f"({ours:.2f} s for {PARALLEL_SOURCES} sources at once, {stored} resources, vs "
+        f"{', '.join(f'{seconds:.2f}' for seconds in singles)} s each alone; "
+        f"{statistics.median(together_cpu):.2f} s CPU at once on {cores} cores; "
+        f"Celery worker --concurrency {PARALLEL_SOURCES}, median of {REPEATS})"
     )
 
 
@@ -488,6 +719,8 @@ def bench_manifest(workdir: Path) -> None:
 BENCHES = {
     "pull": bench_pull,
     "pull-memory": bench_pull_memory,
+    "pull-20k": bench_pull_20k,
+    "pull-parallel": bench_pull_parallel,
     "ips": bench_ips,
     "ips-validate": bench_ips_validate,
     "pdf": bench_pdf,

@@ -1,4 +1,8 @@
-"""A synthetic record of one patient: N resources of IPS types in a collection Bundle for the sandbox."""
+"""A synthetic record of one patient: N resources of IPS types in a collection Bundle for the sandbox.
+
+Every id starts with a prefix ("bench" unless told): records of one person at several sources (the same
+identifier) differ in their ids, as their rows do.
+"""
 
 import json
 from pathlib import Path
@@ -6,17 +10,18 @@ from typing import Any
 
 IDENTIFIER_SYSTEM = "urn:oid:1.2.208.176.1.2"
 IDENTIFIER_VALUE = "BENCH-0001"
-PATIENT_ID = "bench-patient"
+PREFIX = "bench"
+PATIENT_ID = f"{PREFIX}-patient"
 
 
-def _subject() -> dict[str, str]:
-    return {"reference": f"Patient/{PATIENT_ID}"}
+def _subject(prefix: str) -> dict[str, str]:
+    return {"reference": f"Patient/{prefix}-patient"}
 
 
-def _condition(index: int) -> dict[str, Any]:
+def _condition(index: int, prefix: str) -> dict[str, Any]:
     return {
         "resourceType": "Condition",
-        "id": f"bench-condition-{index}",
+        "id": f"{prefix}-condition-{index}",
         "clinicalStatus": {
             "coding": [
                 {"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}
@@ -26,15 +31,15 @@ def _condition(index: int) -> dict[str, Any]:
             "coding": [{"system": "http://snomed.info/sct", "code": "38341003"}],
             "text": f"Condition {index}",
         },
-        "subject": _subject(),
+        "subject": _subject(prefix),
         "onsetDateTime": "2019-04-01",
     }
 
 
-def _observation(index: int) -> dict[str, Any]:
+def _observation(index: int, prefix: str) -> dict[str, Any]:
     return {
         "resourceType": "Observation",
-        "id": f"bench-observation-{index}",
+        "id": f"{prefix}-observation-{index}",
         "status": "final",
         "category": [
             {
@@ -47,48 +52,48 @@ def _observation(index: int) -> dict[str, Any]:
             }
         ],
         "code": {"coding": [{"system": "http://loinc.org", "code": "718-7"}], "text": "Hemoglobin"},
-        "subject": _subject(),
+        "subject": _subject(prefix),
         "effectiveDateTime": "2024-01-15T10:00:00Z",
         "valueQuantity": {"value": 13 + index % 3, "unit": "g/dL", "system": "http://unitsofmeasure.org"},
     }
 
 
-def _immunization(index: int) -> dict[str, Any]:
+def _immunization(index: int, prefix: str) -> dict[str, Any]:
     return {
         "resourceType": "Immunization",
-        "id": f"bench-immunization-{index}",
+        "id": f"{prefix}-immunization-{index}",
         "status": "completed",
         "vaccineCode": {
             "coding": [{"system": "http://snomed.info/sct", "code": "836398006"}],
             "text": "Vaccine",
         },
-        "patient": _subject(),
+        "patient": _subject(prefix),
         "occurrenceDateTime": "2021-05-01",
     }
 
 
-def _medication_pair(index: int) -> list[dict[str, Any]]:
+def _medication_pair(index: int, prefix: str) -> list[dict[str, Any]]:
     medication = {
         "resourceType": "Medication",
-        "id": f"bench-medication-{index}",
+        "id": f"{prefix}-medication-{index}",
         "code": {"coding": [{"system": "http://snomed.info/sct", "code": "108774000"}], "text": "Medicine"},
     }
     statement = {
         "resourceType": "MedicationStatement",
-        "id": f"bench-statement-{index}",
+        "id": f"{prefix}-statement-{index}",
         "status": "active",
         "medicationReference": {"reference": f"Medication/{medication['id']}"},
-        "subject": _subject(),
+        "subject": _subject(prefix),
         "effectivePeriod": {"start": "2022-01-01"},
     }
     return [medication, statement]
 
 
-def record_resources(count: int) -> list[dict[str, Any]]:
+def record_resources(count: int, *, prefix: str = PREFIX) -> list[dict[str, Any]]:
     """The patient and count-1 more: conditions, lab results, immunizations, medicines and statements."""
     patient = {
         "resourceType": "Patient",
-        "id": PATIENT_ID,
+        "id": f"{prefix}-patient",
         "identifier": [{"system": IDENTIFIER_SYSTEM, "value": IDENTIFIER_VALUE}],
         "name": [{"family": "Benchmark", "given": ["Berit"]}],
         "birthDate": "1970-01-01",
@@ -98,22 +103,22 @@ def record_resources(count: int) -> list[dict[str, Any]]:
     while len(resources) < count:
         kind = index % 5
         if kind == 0:
-            resources.append(_condition(index))
+            resources.append(_condition(index, prefix))
         elif kind in (1, 2):
-            resources.append(_observation(index))
+            resources.append(_observation(index, prefix))
         elif kind == 3:
-            resources.append(_immunization(index))
+            resources.append(_immunization(index, prefix))
         else:
-            resources.extend(_medication_pair(index))
+            resources.extend(_medication_pair(index, prefix))
         index += 1
     return resources[:count]
 
 
-def write_record(path: Path, count: int) -> Path:
+def write_record(path: Path, count: int, *, prefix: str = PREFIX) -> Path:
     bundle = {
         "resourceType": "Bundle",
         "type": "collection",
-        "entry": [{"resource": resource} for resource in record_resources(count)],
+        "entry": [{"resource": resource} for resource in record_resources(count, prefix=prefix)],
     }
     path.write_text(json.dumps(bundle), encoding="utf-8")
     return path
