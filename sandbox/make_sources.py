@@ -70,11 +70,24 @@ expected.json:
     }
 
 Every clinical item of every bundle is in exactly one overlap, conflict or single_source entry (checked here).
+
+With `--mhd` it also writes mhd.json, a fourth source apart from the three (the three and their manifest
+entries stay byte for byte as they are): one that publishes Patricia's patient summary only as a document
+(IHE MHD). It holds her Patient (`mhd-…`, the NHI identifier and one of its own), a current
+DocumentReference (LOINC 60591-5) whose attachment (application/fhir+json, `url` "Binary/mhd-ips-document",
+relative to the server) is a Binary holding the IPS document Bundle: a Composition first, her Patient,
+hypertension, gout and the penicillin allergy, all referring to each other by urn:uuid fullUrls. A Binary,
+because the sandbox resolves every urn:uuid reference in a transaction, a nested document's too, and refuses
+the ones that name no entry of the transaction (a document Bundle PUT on its own, outside a transaction, it
+stores and serves). expected.json then has an "mhd" entry: file, patient_id, local_identifier,
+document_reference, attachment_url, document_id (the document Bundle's id) and document_items (the example's
+type and id of each item).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import copy
 import html
 import json
@@ -546,12 +559,127 @@ def manifest(built: dict[str, list[Resource]], sections: dict[Key, list[str]]) -
     }
 
 
+# ---------------------------------------------------------------------------- the MHD source (--mhd)
+
+MHD_KEY = "mhd"
+MHD_PREFIX = "mhd-"
+MHD_BASE_URL = "https://mhd.example.org/fhir"
+MHD_LOCAL_IDENTIFIER = {"system": "https://mhd.example.org/fhir/sid/patient", "value": "MHD-30417"}
+MHD_ITEMS = (("Condition", HYPERTENSION), ("Condition", GOUT), ("AllergyIntolerance", PENICILLIN))
+MHD_DOCUMENT = MHD_PREFIX + "ips-document"  # the DocumentReference's and the Binary's id
+MHD_TIMESTAMP = "2025-01-15T09:00:00+13:00"
+SECTION_CODES = {"Condition": ("11450-4", "Problem list - Reported"), "AllergyIntolerance": (
+    "48765-2", "Allergies and adverse reactions Document")}  # fmt: skip
+
+
+def urn(name: str) -> str:
+    return f"urn:uuid:{uuid.uuid5(NAMESPACE, f'mhd:{name}')}"
+
+
+def mhd_document(index: dict[Key, Resource]) -> Resource:
+    """Patricia's patient summary as the MHD source publishes it: an IPS document Bundle whose entries refer
+    to each other by urn:uuid fullUrls, as real IPS documents do (the entries keep the example's ids)."""
+    patient = copy.deepcopy(index[("Patient", PATIENT)])
+    patient["identifier"] = [{"system": NHI_SYSTEM, "value": NHI_VALUE}, MHD_LOCAL_IDENTIFIER]
+    patient["text"] = narrative(patient)
+    patient_urn = urn(f"Patient/{PATIENT}")
+    items = []
+    for rtype, rid in MHD_ITEMS:
+        resource = copy.deepcopy(index[(rtype, rid)])
+        for field in ("asserter", "recorder"):  # who said so is not in this document
+            resource.pop(field, None)
+        resource["subject" if rtype == "Condition" else "patient"] = {"reference": patient_urn}
+        resource["text"] = narrative(resource)
+        items.append(resource)
+    sections = []
+    for rtype in ("AllergyIntolerance", "Condition"):
+        code, display = SECTION_CODES[rtype]
+        in_section = [r for r in items if r["resourceType"] == rtype]
+        listed = "".join(f"<li>{html.escape(label(r))}</li>" for r in in_section)
+        sections.append({
+            "title": display, "code": {"coding": [{"system": LOINC, "code": code, "display": display}]},
+            "text": {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml"><ul>{listed}</ul></div>'},
+            "entry": [{"reference": urn(f"{r['resourceType']}/{r['id']}")} for r in in_section],
+        })  # fmt: skip
+    sections.append({
+        "title": "Medication Summary",
+        "code": {"coding": [{"system": LOINC, "code": "10160-0",
+                             "display": "History of Medication use Narrative"}]},
+        "text": {"status": "generated",
+                 "div": '<div xmlns="http://www.w3.org/1999/xhtml">No information</div>'},
+        "emptyReason": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/list-empty-reason",
+                                    "code": "unavailable"}]},
+    })  # fmt: skip
+    composition_id = str(uuid.uuid5(NAMESPACE, "mhd:composition"))
+    composition: Resource = {
+        "resourceType": "Composition", "id": composition_id, "status": "final",
+        "type": {"coding": [{"system": LOINC, "code": "60591-5", "display": "Patient summary Document"}]},
+        "subject": {"reference": patient_urn}, "date": MHD_TIMESTAMP,
+        "author": [{"reference": patient_urn}], "title": "Patient Summary as of 15 January 2025",
+        "section": sections,
+    }  # fmt: skip
+    composition["text"] = narrative(composition)
+    entries: list[Resource] = [{"fullUrl": urn(f"Composition/{composition_id}"), "resource": composition},
+               {"fullUrl": patient_urn, "resource": patient}]  # fmt: skip
+    entries += [{"fullUrl": urn(f"{r['resourceType']}/{r['id']}"), "resource": r} for r in items]
+    return {
+        "resourceType": "Bundle", "id": str(uuid.uuid5(NAMESPACE, "mhd:document")), "type": "document",
+        "identifier": {"system": "urn:ietf:rfc:3986", "value": urn("document-identifier")},
+        "timestamp": MHD_TIMESTAMP, "entry": entries,
+    }  # fmt: skip
+
+
+def mhd_transaction(index: dict[Key, Resource]) -> tuple[Resource, Resource]:
+    """The MHD source's transaction: Patricia's Patient, one DocumentReference and the document it points to,
+    stored as a Binary (the sandbox refuses a document Bundle inside a transaction: it resolves every urn:uuid
+    reference, nested ones too, against the transaction's own entries). And its manifest entry."""
+    patient = copy.deepcopy(index[("Patient", PATIENT)])
+    patient["id"] = MHD_PREFIX + PATIENT
+    patient["identifier"] = [{"system": NHI_SYSTEM, "value": NHI_VALUE}, MHD_LOCAL_IDENTIFIER]
+    patient["text"] = narrative(patient)
+    document = mhd_document(index)
+    document_reference = {
+        "resourceType": "DocumentReference", "id": MHD_DOCUMENT, "status": "current",
+        "type": {"coding": [{"system": LOINC, "code": "60591-5", "display": "Patient summary Document"}]},
+        "subject": {"reference": f"Patient/{patient['id']}"}, "date": MHD_TIMESTAMP,
+        "description": "Patient summary",
+        "content": [{"attachment": {"contentType": "application/fhir+json", "url": f"Binary/{MHD_DOCUMENT}",
+                                    "title": "Patient summary"},
+                     "format": {"system": "http://ihe.net/fhir/ihe.formatcode.fhir/CodeSystem/formatcode",
+                                "code": "urn:ihe:pcc:ips:2020"}}],
+    }  # fmt: skip
+    document_reference["text"] = narrative(document_reference)
+    data = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    binary = {
+        "resourceType": "Binary", "id": MHD_DOCUMENT, "contentType": "application/fhir+json",
+        "data": base64.b64encode(data).decode("ascii"),
+    }  # fmt: skip
+    resources = [patient, document_reference, binary]
+    bundle = {
+        "resourceType": "Bundle", "id": str(uuid.uuid5(NAMESPACE, "bundle:mhd")), "type": "transaction",
+        "entry": [
+            {"fullUrl": f"{MHD_BASE_URL}/{r['resourceType']}/{r['id']}", "resource": r,
+             "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
+            for r in resources
+        ],
+    }  # fmt: skip
+    described = {
+        "file": f"{MHD_KEY}.json", "name": "Patient summary publisher (MHD)", "prefix": MHD_PREFIX,
+        "patient_id": patient["id"], "local_identifier": MHD_LOCAL_IDENTIFIER,
+        "document_reference": MHD_DOCUMENT, "attachment_url": f"Binary/{MHD_DOCUMENT}",
+        "document_id": document["id"],
+        "document_items": [{"resourceType": rtype, "example_id": rid} for rtype, rid in MHD_ITEMS],
+    }  # fmt: skip
+    return bundle, described
+
+
 def dumps(value: Any) -> bytes:
     return (json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def make(examples: Path, out: Path) -> dict[str, Path]:
-    """Write the three bundles and expected.json into `out`; returns what was written, by name."""
+def make(examples: Path, out: Path, *, mhd: bool = False) -> dict[str, Path]:
+    """Write the three bundles and expected.json into `out`; returns what was written, by name. With `mhd`,
+    also mhd.json and an "mhd" entry in expected.json (the three sources stay exactly as they are)."""
     example = json.loads((examples / EXAMPLE).read_text(encoding="utf-8"))
     index: dict[Key, Resource] = {}
     for entry in example["entry"]:
@@ -570,8 +698,14 @@ def make(examples: Path, out: Path) -> dict[str, Path]:
         path = out / source.file
         path.write_bytes(dumps(transaction(source, built[source.key])))
         written[source.key] = path
+    described = manifest(built, sections_of(composition))
+    if mhd:
+        bundle, described["mhd"] = mhd_transaction(index)
+        path = out / described["mhd"]["file"]
+        path.write_bytes(dumps(bundle))
+        written[MHD_KEY] = path
     path = out / "expected.json"
-    path.write_bytes(dumps(manifest(built, sections_of(composition))))
+    path.write_bytes(dumps(described))
     written["expected"] = path
     return written
 
@@ -585,10 +719,13 @@ def main(argv: list[str] | None = None) -> int:
         help="the IPS 2.0.0 package's example directory (make sandbox unpacks it)",
     )
     parser.add_argument("--out", type=Path, default=REPO / "var" / "sources", help="where the files go")
+    parser.add_argument(
+        "--mhd", action="store_true", help="also mhd.json: a fourth source that publishes a document only"
+    )
     args = parser.parse_args(argv)
     if not (args.examples / EXAMPLE).exists():
         parser.error(f"no {EXAMPLE} in {args.examples} (run `make sandbox`)")
-    for name, path in make(args.examples, args.out).items():
+    for name, path in make(args.examples, args.out, mhd=args.mhd).items():
         sys.stdout.write(f"{name}: {path}\n")
     return 0
 

@@ -88,8 +88,10 @@ def start_sandbox(
     smart: SmartClientSpec | None = None,
     load: Sequence[Path] = (),
     authorization_server: str | None = None,
+    examples: bool = True,
 ) -> SandboxHandle:
-    """Start the launcher and return once it serves, with every example and `load` bundle stored."""
+    """Start the launcher and return once it serves, with every `load` bundle stored, and every IPS example
+    too unless ``examples`` is off (a source that holds only its own bundles)."""
     from tests.conftest import IPS_EXAMPLES, REPO, service_missing, start_process, wait_for
 
     python = sandbox_python()
@@ -100,7 +102,7 @@ def start_sandbox(
     data_dir.mkdir(parents=True, exist_ok=True)
     args = [
         str(python), str(REPO / "sandbox" / "launch.py"), "--host", "127.0.0.1", "--port", str(port),
-        "--data-dir", str(data_dir), "--examples", str(IPS_EXAMPLES),
+        "--data-dir", str(data_dir), *(["--examples", str(IPS_EXAMPLES)] if examples else ["--no-examples"]),
     ]  # fmt: skip
     for path in load:
         args += ["--load", str(path)]

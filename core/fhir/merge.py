@@ -135,6 +135,39 @@ OBSERVATION_VALUES: Final = (
 )
 
 
+# What merging reads of a resource, at the top level: nothing else decides a match or a conflict.
+MATCH_ELEMENTS: Final = frozenset(
+    {
+        "resourceType",
+        "id",
+        "identifier",
+        *STATUS_FIELDS,
+        "code",
+        "vaccineCode",
+        "medicationCodeableConcept",
+        "medicationReference",
+        *(name.split(".")[0] for names in MAIN_DATE_FIELDS.values() for name in names),
+        *(name.split(".")[0] for name in OTHER_DATE_FIELDS),
+        *OBSERVATION_VALUES,
+    }
+)
+
+
+def match_view(resource: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a resource merging reads (``MATCH_ELEMENTS``, and a contained resource only when the
+    medication reference points into it): merging it gives what merging the whole resource gives, so a
+    record can be merged without holding every narrative and detail of every resource at once."""
+    view = {name: value for name, value in resource.items() if name in MATCH_ELEMENTS}
+    reference = view.get("medicationReference")
+    target = reference.get("reference") if isinstance(reference, Mapping) else None
+    contained = resource.get("contained")
+    if isinstance(target, str) and target.startswith("#") and isinstance(contained, list):
+        view["contained"] = [
+            item for item in contained if isinstance(item, Mapping) and item.get("id") == target[1:]
+        ]
+    return view
+
+
 # ---------------------------------------------------------------------------------------------- the types
 
 

@@ -248,6 +248,11 @@ def _reference_target(reference: Any, base_url: str) -> tuple[str, str] | None:
     return parts[0], parts[1]
 
 
+def reference_target(reference: Any, base_url: str) -> tuple[str, str] | None:
+    """("Patient", "123") for a reference to a resource on this server; None for any other reference."""
+    return _reference_target(reference, base_url)
+
+
 def belongs_to_patient(resource: Mapping[str, Any], *, patient_id: str, base_url: str) -> bool:
     """True when every patient reference of the resource names this patient (and there is one, where the type
     has one). An upstream that ignores a search parameter must not put someone else's data in this record."""

@@ -15,8 +15,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from core.fhir import upstream
-from core.fhir.merge import Conflict, Contribution, merge
+from core.fhir import documents, upstream
+from core.fhir.merge import Conflict, Contribution, match_view, merge
 from core.oauth import client_assertion, pkce_pair
 from portal import crypto
 from portal.accounts.models import User
@@ -52,9 +52,11 @@ from portal.records.storage import PullWriter
 logger = logging.getLogger(__name__)
 
 PULL_KIND = "records.pull"
+MERGE_KIND = "records.merge"
 CONTACTING = gettext_noop("Contacting the data source…")
 FINDING_PATIENT = gettext_noop("Finding your patient record…")
 FETCHING = gettext_noop("Fetching your records…")
+FETCHING_DOCUMENTS = gettext_noop("Fetching your documents…")
 FETCHING_REFERENCES = gettext_noop("Fetching medicines, devices and care providers…")
 PULL_DONE = gettext_noop("Your records from this source are up to date.")
 NO_PATIENT = gettext_noop("The data source has no patient record with your national identifier.")
@@ -299,11 +301,18 @@ def pull_run(*, job: Job, report: ProgressReporter) -> JobOutcome:
         outcome = _pull_run(pull, report)
     except Exception:  # the soft time limit too: a pull that ends is in the trail, however it ended
         audit_record(action=Action.PULL_FINISHED, owner=pull.owner, target=pull, outcome=Outcome.FAILED)
+        record_merge_later(owner=pull.owner)  # what it stored before failing is part of the record too
         raise
     audit_record(action=Action.PULL_FINISHED, owner=pull.owner, target=pull, outcome=Outcome.SUCCEEDED)
-    # Every finished pull merges the whole record again: what this source sent may be a fact another holds.
-    record_merge(owner=pull.owner)
+    record_merge_later(owner=pull.owner)
     return outcome
+
+
+def record_merge_later(*, owner: User) -> None:
+    """Queue the merge of the citizen's record (a job of its own: it reads every row, which a pull never
+    holds at once); one queued merge serves every pull that ends before it runs."""
+    if not Job.objects.filter(owner=owner, kind=MERGE_KIND, status=JobStatus.QUEUED).exists():
+        job_create(owner=owner, kind=MERGE_KIND)
 
 
 def record_merge(*, owner: User) -> None:
@@ -321,7 +330,8 @@ def record_merge(*, owner: User) -> None:
             Contribution(
                 key=str(pk),
                 source=str(source_id),
-                resource=data,
+                # What matching reads, not the whole resource: the record is never held whole.
+                resource=match_view(data),
                 version=version,
                 updated=updated.isoformat() if updated else "",
             )
@@ -419,7 +429,9 @@ def _pull(context: _PullContext, report: ProgressReporter) -> None:
                 report(10 + 75 * done // len(types), FETCHING)
             writer.add_page(page, allowed_types=frozenset({resource_type}))
         report(85, FETCHING)
-    report(86, FETCHING_REFERENCES)
+    report(86, FETCHING_DOCUMENTS)
+    _pull_documents(context, writer, patient)
+    report(88, FETCHING_REFERENCES)
     _pull_references(context, writer)
     writer.finish(complete=True)
 
@@ -484,6 +496,80 @@ def _has_identifier(patient: dict[str, Any], system: str, value: str) -> bool:
         and identifier.get("value") == value
         for identifier in (identifiers if isinstance(identifiers, list) else [])
     )
+
+
+MAX_DOCUMENTS = 50  # per pull: each is a request of its own
+TOO_MANY_DOCUMENTS = gettext_noop("a document beyond the number fetched in one update")
+DOCUMENTS_REFUSED = gettext_noop("the search for documents, which the data source refused")
+DOCUMENT_UNREADABLE = gettext_noop("a document the data source would not send")
+
+
+def _pull_documents(context: _PullContext, writer: PullWriter, patient: dict[str, Any] | None) -> None:
+    """Documents the source publishes (IHE MHD): a patient summary or a lab report behind a current
+    DocumentReference, fetched from this server only. The document Bundle is stored as a row of its own,
+    its entries like a page (core.fhir.documents gives them ids and references of this record)."""
+    endpoint, patient_id = context.endpoint, writer.patient_id
+    params = {
+        "patient": patient_id,
+        "type": documents.TYPE_PARAMETER,
+        "_count": str(context.pull.source.page_size),
+    }
+    wanted: list[documents.Attachment] = []
+    try:
+        for page in endpoint.search_pages("DocumentReference", params):
+            entries = page.get("entry")
+            for entry in entries if isinstance(entries, list) else []:
+                checked = upstream.resource_of_entry(entry, allowed_types=frozenset({"DocumentReference"}))
+                if isinstance(checked, upstream.EntryProblem) or not upstream.belongs_to_patient(
+                    checked, patient_id=patient_id, base_url=endpoint.base_url
+                ):
+                    continue  # the resource search stores (or drops and counts) DocumentReferences
+                found, foreign = documents.attachments(checked, base_url=endpoint.base_url)
+                wanted += found
+                for _ in range(foreign):
+                    writer.skip(documents.FOREIGN_DOCUMENT, "DocumentReference")
+    except UpstreamError as error:
+        # Refused, not found, not a searchset…: a warning of the pull, never its failure. Only what may pass
+        # (a timeout, a 503) fails it, as it would any other search.
+        if error.transient:
+            raise
+        writer.skip(DOCUMENTS_REFUSED, "DocumentReference")
+        return
+    anchor = patient if patient is not None else {"resourceType": "Patient", "id": patient_id}
+    by_url: dict[str, documents.Attachment] = {}
+    for attachment in wanted:
+        by_url.setdefault(attachment.url, attachment)  # one fetch per document, however many point to it
+    unique = list(by_url.values())
+    for _ in unique[MAX_DOCUMENTS:]:
+        writer.skip(TOO_MANY_DOCUMENTS, "DocumentReference")
+    for attachment in unique[:MAX_DOCUMENTS]:
+        try:
+            answer = endpoint.read(attachment.url, expect=_attachment_type(attachment.url, endpoint.base_url))
+        except UpstreamError as error:
+            if error.transient:
+                raise
+            writer.skip(DOCUMENT_UNREADABLE, "DocumentReference")
+            continue
+        content = documents.document_resources(
+            documents.unwrapped(answer),
+            document_key=attachment.url,
+            patient=anchor,
+            base_url=endpoint.base_url,
+        )
+        if isinstance(content, upstream.EntryProblem):
+            writer.skip(content.reason, content.resource_type)
+            continue
+        if content.bundle is not None:  # not when it holds someone else's entries: those are dropped below
+            writer.add_page({"entry": [{"resource": content.bundle}]}, allowed_types=frozenset({"Bundle"}))
+        writer.add_page(
+            {"entry": content.entries}, allowed_types=upstream.STORED_TYPES | upstream.EXTRA_TYPES
+        )
+
+
+def _attachment_type(url: str, base_url: str) -> str:
+    """What the attachment URL serves: a Binary holding the document (Binary/<id>), or the Bundle itself."""
+    target = upstream.reference_target(url, base_url)
+    return "Binary" if target is not None and target[0] == "Binary" else "Bundle"
 
 
 def _pull_references(context: _PullContext, writer: PullWriter) -> None:

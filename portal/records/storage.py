@@ -163,6 +163,10 @@ class PullWriter:
         """Asked for, whether or not the source had it: never asked for twice."""
         self.stored |= set(keys)
 
+    def skip(self, reason: str, resource_type: str) -> None:
+        """Something of the source's answers left out (a document on another server, say): a warning."""
+        self._skip(reason, resource_type)
+
     def _skip(self, reason: str, resource_type: str) -> None:
         self._skipped.setdefault(reason, set()).add(resource_type or "?")
         self._skipped_counts[reason] = self._skipped_counts.get(reason, 0) + 1

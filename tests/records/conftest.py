@@ -6,10 +6,10 @@ import pytest
 
 from portal.accounts.models import User
 from portal.accounts.services import identity_record_on_file
-from portal.jobs.models import Job
+from portal.jobs.models import Job, JobStatus
 from portal.jobs.services import job_run
 from portal.records.models import AuthMode, DataSource, Pull
-from portal.records.services import pull_start
+from portal.records.services import MERGE_KIND, pull_start
 from tests.records.fake_upstream import PATIENT_SYSTEM, PATIENT_VALUE, fake_upstream  # noqa: F401
 
 
@@ -42,6 +42,15 @@ def make_source(base_url: str, **extra: Any) -> DataSource:
     source.set_private_key(key)
     source.save()
     return source
+
+
+def merge_now(owner: User) -> None:
+    """Run the record's queued merge job here, as the worker would once the pulls have ended."""
+    queued = list(Job.objects.filter(owner=owner, kind=MERGE_KIND, status=JobStatus.QUEUED))
+    assert queued, "no merge was queued"
+    for job in queued:
+        job_run(job_id=job.id)
+        assert Job.objects.get(id=job.id).status == JobStatus.SUCCEEDED
 
 
 def pull_now(owner: User) -> tuple[Job, Pull]:

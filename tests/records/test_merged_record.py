@@ -18,9 +18,9 @@ from portal.jobs.models import Job, JobStatus
 from portal.jobs.services import job_run
 from portal.records.management.commands.seed_demo import DEMO_IDENTIFIER_SYSTEM, DEMO_IDENTIFIER_VALUE
 from portal.records.models import DataSource, StoredResource
-from portal.records.services import pull_start, record_merge
+from portal.records.services import MERGE_KIND, pull_start, record_merge
 from sharing.document import document_build, document_pdf
-from tests.records.conftest import link_identifier, make_source
+from tests.records.conftest import link_identifier, make_source, merge_now
 from tests.three_sources import ThreeSources
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
@@ -46,6 +46,8 @@ def pull_all_three(citizen: User, three_sources: ThreeSources) -> dict[str, Data
     for job in jobs:
         job_run(job_id=job.id)
         assert Job.objects.get(id=job.id).status == JobStatus.SUCCEEDED, Job.objects.get(id=job.id).detail
+    merge_now(citizen)  # one merge job, queued by the first pull to end, serves all three
+    assert Job.objects.filter(owner=citizen, kind=MERGE_KIND).count() == 1
     return sources
 
 

@@ -16,7 +16,7 @@ from portal.records.management.commands.seed_demo import DEMO_IDENTIFIER_SYSTEM,
 from portal.records.models import Pull, StoredResource
 from portal.records.services import pull_start
 from portal.records.storage import PullWriter
-from tests.records.conftest import link_identifier, make_source
+from tests.records.conftest import link_identifier, make_source, merge_now
 from tests.three_sources import ThreeSources, start_three_sources
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
@@ -61,6 +61,7 @@ def test_a_source_that_stops_mid_pull_loses_nothing_of_the_others(
 
     for job in pull_start(owner=citizen):
         job_run(job_id=job.id)
+    merge_now(citizen)
 
     assert killed
     outcome = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from core.fhir.merge import (
     MergedItem,
     dates_agree,
     identifier_keys,
+    match_view,
     merge,
     rule_keys,
 )
@@ -676,3 +678,41 @@ def test_with_one_row_per_source_items_are_the_connected_matches(record: list[Co
 def test_odd_json_never_raises_and_loses_nothing(record: list[Contribution]) -> None:
     items = merge(record)
     assert sorted(x.key for item in items for x in item.contributions) == sorted(x.key for x in record)
+
+
+@PROPERTIES
+@given(records())
+def test_merging_the_match_views_gives_what_merging_the_whole_resources_gives(
+    record: list[Contribution],
+) -> None:
+    """The portal merges a record holding only each resource's match view (memory stays bounded)."""
+    viewed = [replace(c, resource=match_view(c.resource)) for c in record]
+
+    def outline(items: list[MergedItem]) -> list[tuple[frozenset[str], str, tuple[Conflict, ...]]]:
+        return [(item.keys, item.primary.key, item.conflicts) for item in items]
+
+    assert outline(merge(viewed)) == outline(merge(record))
+
+
+def test_a_match_view_leaves_out_narrative_and_details_but_keeps_a_contained_medication() -> None:
+    contained = [
+        {"resourceType": "Medication", "id": "med", "code": {"text": "lisinopril"}},
+        {"resourceType": "Organization", "id": "org", "name": "unrelated"},
+    ]
+    resource: dict[str, Any] = {
+        "resourceType": "MedicationStatement",
+        "id": "m1",
+        "text": {"status": "generated", "div": "<div>long narrative</div>"},
+        "note": [{"text": "a note"}],
+        "status": "active",
+        "contained": contained,
+        "medicationReference": {"reference": "#med"},
+        "effectiveDateTime": "2024-08-13",
+    }
+
+    view = match_view(resource)
+
+    assert "text" not in view
+    assert "note" not in view
+    assert view["contained"] == [contained[0]]
+    assert view["effectiveDateTime"] == "2024-08-13"
