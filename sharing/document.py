@@ -26,7 +26,7 @@ from core.ips.validate import Problem, validate_document
 from portal.accounts.models import User
 from portal.jobs.registry import JobError, ProgressReporter
 from portal.records.models import DataSource, StoredResource
-from portal.records.selectors import page_wording
+from portal.records.selectors import page_wording, sources_merged_into
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def document_build(
     )
     if patient_key is None:
         raise JobError(NO_RECORD)
-    also_from = _other_sources(owner, [pk for pk, _s, section, _t, _d in rows if section])
+    also_from = sources_merged_into(owner=owner, shown=[pk for pk, _s, section, _t, _d in rows if section])
     entries = [
         RecordEntry(
             key=str(pk),
@@ -154,18 +154,6 @@ def document_build(
         source_names=sorted(source_names.values()),
         shortened=_shortened(bundle, plan) if plan is not None else None,
     )
-
-
-def _other_sources(owner: User, shown: list[int]) -> dict[int, list[int]]:
-    """For each shown item, the sources of the rows merged into it (the same fact, held elsewhere too)."""
-    others: dict[int, list[int]] = {}
-    merged = StoredResource.objects.filter(owner=owner, missing_since__isnull=True, merged_into__isnull=False)
-    for start in range(0, len(shown), _ID_BATCH):
-        batch = merged.filter(merged_into__in=shown[start : start + _ID_BATCH]).order_by("source_id")
-        for merged_into, source_id in batch.values_list("merged_into_id", "source_id"):
-            if source_id not in others.setdefault(merged_into, []):
-                others[merged_into].append(source_id)
-    return others
 
 
 @dataclass(frozen=True)

@@ -321,7 +321,7 @@ def record_sections(
                 items.append(replace(item, narrative=_narrative(row.data, budget)))
         if not wanted:
             matched = total
-        items = _with_every_source(items, resources, source_names)
+        items = _with_every_source(items, owner, source_names)
         sections.append(
             RecordSection(
                 section=section,
@@ -335,22 +335,33 @@ def record_sections(
     return sections
 
 
+MERGED_BATCH = 500
+
+
+def sources_merged_into(*, owner: User, shown: list[int]) -> dict[int, list[int]]:
+    """For each shown row (by id), the sources of the rows merged into it: the same fact, held elsewhere too
+    (record_merge). Rows no longer at their source are not counted."""
+    others: dict[int, list[int]] = {}
+    merged = resources_of_owner(owner=owner).filter(missing_since__isnull=True, merged_into__isnull=False)
+    for start in range(0, len(shown), MERGED_BATCH):
+        batch = merged.filter(merged_into__in=shown[start : start + MERGED_BATCH]).order_by("source_id")
+        for merged_into, source_id in batch.values_list("merged_into_id", "source_id"):
+            if source_id not in others.setdefault(merged_into, []):
+                others[merged_into].append(source_id)
+    return others
+
+
 def _with_every_source(
-    items: list[RecordItem], resources: QuerySet[StoredResource], source_names: Mapping[str, str]
+    items: list[RecordItem], owner: User, source_names: Mapping[str, str]
 ) -> list[RecordItem]:
     """The shown items, each naming every source that holds its fact (one query for the whole section)."""
-    others: dict[int, list[str]] = {}
-    merged = resources.filter(merged_into__in=[item.pk for item in items]).order_by("source__name")
-    for merged_into, source_id in merged.values_list("merged_into_id", "source_id"):
-        name = source_names.get(str(source_id), "")
-        if name and name not in others.setdefault(merged_into, []):
-            others[merged_into].append(name)
-    return [
-        replace(item, source_names=(item.source_name, *(n for n in others[item.pk] if n != item.source_name)))
-        if item.pk in others
-        else item
-        for item in items
-    ]
+    others = sources_merged_into(owner=owner, shown=[item.pk for item in items])
+    named = []
+    for item in items:
+        names = sorted({source_names.get(str(source), "") for source in others.get(item.pk, [])} - {""})
+        also = tuple(name for name in names if name != item.source_name)
+        named.append(replace(item, source_names=(item.source_name, *also)) if also else item)
+    return named
 
 
 @dataclass(frozen=True)
