@@ -163,6 +163,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "jobs-sweep": {"task": "portal.jobs.tasks.jobs_sweep", "schedule": 60.0},
+    # Sources whose last pull failed for a passing reason are asked again when their time comes.
+    "pulls-retry": {"task": "portal.records.tasks.pulls_retry_due", "schedule": 30.0},
     "exports-purge": {"task": "sharing.tasks.exports_purge", "schedule": 300.0},
     "shares-purge": {"task": "sharing.tasks.shares_purge", "schedule": 300.0},
     # Sessions past their expiry go: one suspended for re-authentication may hold a form's values.
@@ -227,6 +229,11 @@ FHIR_BACKOFF_SECONDS = env.float("FHIR_BACKOFF_SECONDS", default=1.0)
 # A Retry-After longer than this fails the pull instead of holding a worker.
 FHIR_RETRY_AFTER_MAX_SECONDS = env.float("FHIR_RETRY_AFTER_MAX_SECONDS", default=60.0)
 FHIR_MAX_PAGES = env.int("FHIR_MAX_PAGES", default=2000)
+# A pull that failed for a reason that may pass (the source down, slow or busy) is started again by the
+# portal: after the first delay, then the next; once all are used, only the citizen's own "Fetch" asks again.
+PULL_RETRY_DELAYS_SECONDS = [
+    int(delay) for delay in env.list("PULL_RETRY_DELAYS_SECONDS", default=["300", "1800", "7200"])
+]
 FHIR_MAX_RESPONSE_BYTES = env.int("FHIR_MAX_RESPONSE_BYTES", default=64 * 1024 * 1024)
 # The longest one upstream answer may take to arrive in full (a server dripping bytes cannot hold a worker).
 FHIR_MAX_RESPONSE_SECONDS = env.float("FHIR_MAX_RESPONSE_SECONDS", default=120.0)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make run`: migrate, seed the demo, start the local FHIR and eID sandboxes and the SMART launch source (a FHIR
-# sandbox behind its own authorization server), then the web server, one Celery worker and beat until Ctrl-C.
+# `make run`: migrate, seed the demo, start the local FHIR and eID sandboxes, the hospital, GP and register
+# sandboxes, and the SMART launch source (a FHIR sandbox behind its own authorization server), then the web
+# server, one Celery worker and beat until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,11 +31,31 @@ fi
 BIN=.venv/bin
 SANDBOX_PYTHON="${SANDBOX_VENV:-var/sandbox-venv}/bin/python"
 IPS_EXAMPLES=var/ips-2.0.0/package/example
+# Three more sources holding Patricia Jordana, each under its own patient id, overlapping and disagreeing
+# (sandbox/make_sources.py): a hospital, a GP and a vaccination register with a laboratory.
+THREE_SOURCES=(hospital gp register)
+export HOSPITAL_SANDBOX_URL="${HOSPITAL_SANDBOX_URL:-http://127.0.0.1:8195/fhir}"
+export GP_SANDBOX_URL="${GP_SANDBOX_URL:-http://127.0.0.1:8196/fhir}"
+export REGISTER_SANDBOX_URL="${REGISTER_SANDBOX_URL:-http://127.0.0.1:8197/fhir}"
+SOURCES_DIR="${VAR_DIR:-var}/sources"
+$BIN/python sandbox/make_sources.py --examples "$IPS_EXAMPLES" --out "$SOURCES_DIR" >/dev/null
+source_url() {
+  local name="${1^^}_SANDBOX_URL"
+  echo "${!name%/}"
+}
+source_name() {
+  $BIN/python -c 'import json, sys; print(json.load(open(sys.argv[1]))["sources"][sys.argv[2]]["name"])' \
+    "$SOURCES_DIR/expected.json" "$1"
+}
+seed_sources=()
+for source in "${THREE_SOURCES[@]}"; do
+  seed_sources+=(--source "$(source_name "$source")=$(source_url "$source")")
+done
 
 $BIN/python manage.py migrate --noinput -v0
 # Without Redis the rate limits count in a database table that every web process shares.
 $BIN/python manage.py createcachetable
-$BIN/python manage.py seed_demo --smart-launch-url "$SMART_FHIR_SANDBOX_URL"
+$BIN/python manage.py seed_demo --smart-launch-url "$SMART_FHIR_SANDBOX_URL" "${seed_sources[@]}"
 
 pids=()
 stop_all() {
@@ -96,6 +117,33 @@ if [[ $FHIR_SANDBOX_URL =~ ^http://(127\.0\.0\.1|localhost)(:([0-9]+))?(/.*)?$ ]
   fi
   sandbox_line="FHIR sandbox:         ${FHIR_SANDBOX_URL} (the IPS 2.0.0 examples, fresh each start)"
 fi
+
+sources_lines=""
+for source in "${THREE_SOURCES[@]}"; do
+  url="$(source_url "$source")"
+  label="$(source_name "$source")"
+  if ! [[ $url =~ $LOCAL_URL ]]; then
+    sources_lines+="
+  ${label}: ${url} (not started here)"
+    continue
+  fi
+  if [[ "${BASH_REMATCH[4]}" != "/fhir" ]]; then
+    echo "${source^^}_SANDBOX_URL=${url} is on this machine, but the local sandbox serves only" \
+      "http://${BASH_REMATCH[1]}:<port>/fhir." >&2
+    exit 1
+  fi
+  # Only this source's data, fresh each start.
+  "$SANDBOX_PYTHON" sandbox/launch.py --host "${BASH_REMATCH[1]}" --port "${BASH_REMATCH[3]:-80}" \
+    --data-dir "${VAR_DIR:-var}/${source}-sandbox-run" --no-examples --load "$SOURCES_DIR/${source}.json" &
+  source_pid=$!
+  pids+=("$source_pid")
+  if ! wait_for_sandbox "${url}/metadata" "$source_pid"; then
+    echo "The ${label} sandbox did not start at ${url} (its output is above; is the port in use?)." >&2
+    exit 1
+  fi
+  sources_lines+="
+  ${label}: ${url}"
+done
 
 eid_line="eID provider:         ${EID_SANDBOX_URL} (not started here)"
 if [[ $EID_SANDBOX_URL =~ ^http://(127\.0\.0\.1|localhost)(:([0-9]+))?(/.*)?$ ]]; then
@@ -175,6 +223,7 @@ cat <<BANNER
   ${sandbox_line}
   ${eid_line}
   ${smart_line}
+  More sources for Patricia Jordana (merged into one record):${sources_lines}
   Ctrl-C stops everything started here.
 
 BANNER

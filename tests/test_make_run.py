@@ -45,6 +45,9 @@ def test_make_run_from_a_clean_clone(tmp_path: Path) -> None:
     smart_url, auth_url = f"http://127.0.0.1:{smart_port}/fhir", f"http://127.0.0.1:{auth_port}"
     env["SMART_FHIR_SANDBOX_URL"] = smart_url
     env["SMART_AUTH_SANDBOX_URL"] = auth_url
+    three_ports = {source: free_port() for source in ("HOSPITAL", "GP", "REGISTER")}
+    for source, source_port in three_ports.items():
+        env[f"{source}_SANDBOX_URL"] = f"http://127.0.0.1:{source_port}/fhir"
     portal = start_process(["make", "run"], env=env, log_path=tmp_path / "make-run.log", cwd=clone)
     base = f"http://127.0.0.1:{port}"
 
@@ -114,9 +117,30 @@ def test_make_run_from_a_clean_clone(tmp_path: Path) -> None:
         wait_for(pulled, timeout=120, what="the demo pull", interval=1)
         answer = browser.get(job_url, headers={"Accept": "application/json"}, timeout=10).json()
         assert answer["status"] == "succeeded", (answer, portal.log()[-4000:])
+
+        # The hospital, the GP and the register were pulled at the same time, and merged with the national
+        # endpoint into one record: every fact once, the lisinopril conflict shown.
+        names = ("Someplace General Hospital", "NorthCare Pukete Road-Thomas Road", "Vaccination register")
+        for name in names:
+            assert f"  {name}" in portal.log()
+
+        def merged() -> bool:
+            page = browser.get(f"{base}/records/", timeout=10).text
+            return (
+                page.count('data-testid="source-held"') == 4
+                and 'data-testid="item-conflict"' in page
+                and "badge-running" not in page
+                and "badge-queued" not in page
+            )
+
+        wait_for(merged, timeout=120, what="the four sources pulled and merged", interval=1)
         page = browser.get(f"{base}/records/", timeout=10).text
         assert "enicillin" in page
         assert "ypertension" in page
+        # The example's one allergy, once: the national endpoint's and the hospital's copy are one fact.
+        allergies = page.split('data-section="allergies"')[1].split("</section>")[0]
+        assert allergies.count('data-testid="record-item"') == 1, allergies
+        assert "From Sandbox national endpoint, Someplace General Hospital" in allergies
 
         # The SMART launch source: its sandbox names the authorization server make run started, and Connect
         # sends the citizen there to sign in (the portal trusts that server's origin).
@@ -152,6 +176,9 @@ def test_make_run_from_a_clean_clone(tmp_path: Path) -> None:
     wait_for(lambda: not port_open(eid_port), timeout=30, what="the eID sandbox to stop")
     wait_for(lambda: not port_open(smart_port), timeout=30, what="the SMART launch FHIR sandbox to stop")
     wait_for(lambda: not port_open(auth_port), timeout=30, what="the SMART authorization server to stop")
+    for source, source_port in three_ports.items():
+        stopped = (lambda port: lambda: not port_open(port))(source_port)
+        wait_for(stopped, timeout=30, what=f"the {source} sandbox to stop")
     try:
         os.killpg(portal.process.pid, 0)
         leftovers = True

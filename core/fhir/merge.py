@@ -14,10 +14,18 @@ Always within one resourceType, never across types.
 2. **A rule per resource type**; other types merge by identifier only.
 
    - *Immunization*: the vaccine (``vaccineCode``) and the day of ``occurrenceDateTime``.
-   - *Condition*, *AllergyIntolerance*: the ``code`` and the day of the main date (``onsetDateTime``, else
-     ``onsetPeriod.start``, else ``recordedDate``). A resource with no such date matches by identifier
-     only: a code alone says "the same problem", not "the same episode" (a second allergy reaction, a
-     recurring condition).
+   - *Condition*: the ``code`` and the day of the main date (``onsetDateTime``, else ``onsetPeriod.start``,
+     else ``recordedDate``). A condition with no such date matches by identifier only: a code alone says
+     "the same problem", not "the same episode" (a recurring condition is recorded once per episode).
+   - *AllergyIntolerance*, *Flag*: the ``code`` alone. FHIR keeps one allergy per substance and person (each
+     reaction is an event inside it) and one flag per warning, so two sources' allergies to penicillin are
+     one fact; dates they disagree on are shown as a conflict.
+   - *Procedure*: the ``code`` and the day of ``performedDateTime`` (else ``performedPeriod.start``).
+   - *Consent*: a ``category`` and the day of ``dateTime``. *CarePlan*: a ``category`` and the day of
+     ``created`` (else ``period.start``). Undated ones match by identifier only.
+   - *DocumentReference*: the ``type`` and the exact instant of ``date``.
+   - *DeviceUseStatement*: the device as named (``device.display``) and the day of ``timingDateTime``,
+     ``timingPeriod.start`` or ``recordedOn``; two statements with no date at all match on the device.
    - *MedicationStatement*, *MedicationRequest*: the medication alone (``medicationCodeableConcept``, or
      the code of a contained Medication that ``medicationReference`` points to with ``#id``, or the
      reference's display text). Dates and status may differ between sources (one says active, one
@@ -25,7 +33,8 @@ Always within one resourceType, never across types.
    - *Observation*: the ``code``, the exact effective instant (``effectiveDateTime``, ``effectiveInstant``
      or ``effectivePeriod.start``; the same instant in another time zone is the same) and the value
      (a quantity by number and unit, so 7.5 and 7.50 are equal; a coded value by any code; any other
-     ``value[x]`` by its exact JSON). An Observation without a value (a panel) matches by identifier only.
+     ``value[x]`` by its exact JSON); a panel without a value of its own by its ``component`` codes and
+     values instead (a blood pressure: both readings). One with neither matches by identifier only.
 
    "The day" is the date as written, at the precision written: "1998-06-04T00:00:00+02:00" is on
    1998-06-04, and a year-only "2014" matches only "2014".
@@ -107,6 +116,12 @@ MAIN_DATE_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
     "MedicationStatement": ("effectiveDateTime", "effectivePeriod.start", "dateAsserted"),
     "MedicationRequest": ("authoredOn",),
     "Observation": ("effectiveDateTime", "effectiveInstant", "effectivePeriod.start"),
+    "Procedure": ("performedDateTime", "performedPeriod.start"),
+    "Consent": ("dateTime",),
+    "CarePlan": ("created", "period.start"),
+    "DocumentReference": ("date",),
+    "Flag": ("period.start",),
+    "DeviceUseStatement": ("timingDateTime", "timingPeriod.start", "recordedOn"),
 }
 OTHER_DATE_FIELDS: Final = (
     "occurrenceDateTime",
@@ -146,6 +161,10 @@ MATCH_ELEMENTS: Final = frozenset(
         "vaccineCode",
         "medicationCodeableConcept",
         "medicationReference",
+        "category",
+        "type",
+        "device",
+        "component",
         *(name.split(".")[0] for names in MAIN_DATE_FIELDS.values() for name in names),
         *(name.split(".")[0] for name in OTHER_DATE_FIELDS),
         *OBSERVATION_VALUES,
@@ -459,10 +478,36 @@ def _immunization(resource: Mapping[str, Any]) -> Iterator[MatchKey]:
 
 
 def _coded_with_date(resource: Mapping[str, Any]) -> Iterator[MatchKey]:
+    yield from _concept_with_day(resource, "code")
+
+
+def _category_with_date(resource: Mapping[str, Any]) -> Iterator[MatchKey]:
+    yield from _concept_with_day(resource, "category")
+
+
+def _concept_with_day(resource: Mapping[str, Any], element: str) -> Iterator[MatchKey]:
     day = _day(main_date(resource))
     if day:
-        for concept in concept_keys(resource.get("code")):
+        for concept in concept_keys(resource.get(element)):
             yield (*concept, day)
+
+
+def _coded(resource: Mapping[str, Any]) -> Iterator[MatchKey]:
+    yield from concept_keys(resource.get("code"))
+
+
+def _document(resource: Mapping[str, Any]) -> Iterator[MatchKey]:
+    instant = _instant(main_date(resource))
+    if instant:
+        for concept in concept_keys(resource.get("type")):
+            yield (*concept, instant)
+
+
+def _device_use(resource: Mapping[str, Any]) -> Iterator[MatchKey]:
+    device = resource.get("device")
+    name = _normalised_text(device.get("display")) if isinstance(device, Mapping) else ""
+    if name:
+        yield "device", name, _day(main_date(resource))
 
 
 def _medication(resource: Mapping[str, Any]) -> Iterator[MatchKey]:
@@ -490,16 +535,36 @@ def _observation(resource: Mapping[str, Any]) -> Iterator[MatchKey]:
     instant = _instant(main_date(resource))
     if not instant:
         return
-    values = list(_value_keys(resource))
+    values = list(_value_keys(resource)) or list(_component_keys(resource))
     for concept in concept_keys(resource.get("code")):
         for value in values:
             yield (*concept, instant, *value)
 
 
+def _component_keys(resource: Mapping[str, Any]) -> Iterator[MatchKey]:
+    """A panel's components as one key: every component's codes with its value, so two panels match only
+    when all their readings do."""
+    readings = []
+    for component in mappings_of(resource.get("component")):
+        codes = sorted(concept_keys(component.get("code")))
+        values = sorted(_value_keys(component))
+        if not codes or not values:
+            return
+        readings.append(json.dumps([codes, values]))
+    if readings:
+        yield "components", *sorted(readings)
+
+
 _RULES: Final[Mapping[str, Callable[[Mapping[str, Any]], Iterator[MatchKey]]]] = {
     "Immunization": _immunization,
     "Condition": _coded_with_date,
-    "AllergyIntolerance": _coded_with_date,
+    "AllergyIntolerance": _coded,
+    "Flag": _coded,
+    "Procedure": _coded_with_date,
+    "Consent": _category_with_date,
+    "CarePlan": _category_with_date,
+    "DocumentReference": _document,
+    "DeviceUseStatement": _device_use,
     "MedicationStatement": _medication,
     "MedicationRequest": _medication,
     "Observation": _observation,

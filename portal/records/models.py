@@ -93,11 +93,16 @@ class Connection(models.Model):
     token_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     last_pull_at = models.DateTimeField(_("last pull"), null=True, blank=True)
+    # Pulls that failed in a row for a reason that may pass (the source down or slow), and when the portal
+    # asks again by itself; empty once a pull succeeds, or when the automatic tries are used up.
+    failed_pulls = models.PositiveSmallIntegerField(_("failed pulls in a row"), default=0)
+    retry_at = models.DateTimeField(_("asked again at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("connection")
         verbose_name_plural = _("connections")
         constraints = (models.UniqueConstraint(fields=("owner", "source"), name="one_connection_per_source"),)
+        indexes = (models.Index(fields=("retry_at",), name="connection_retry_due"),)
 
     def __str__(self) -> str:
         return f"Connection {self.id}"

@@ -77,6 +77,14 @@ REFERENCE_ROUNDS = 3  # PractitionerRole → Practitioner → Organization, no f
 ID_SEARCH_CHUNK = 50
 
 
+class PullFailed(JobError):
+    """The source refused or failed; ``transient``: trying again later may help."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
 def _timeouts(source: DataSource) -> Timeouts:
     return Timeouts(connect=source.connect_timeout, read=source.read_timeout)
 
@@ -128,23 +136,66 @@ def connections_for_pull(*, owner: User) -> Iterator[Connection]:
 
 
 def pull_start(*, owner: User) -> list[Job]:
-    """One pull job per connected source; a source already being pulled keeps its running job."""
-    jobs = []
+    """One pull job per connected source; a source already being pulled keeps its running job. The citizen
+    asking starts a new series of automatic tries: any waiting one is replaced by this pull."""
     with transaction.atomic():
-        for connection in connections_for_pull(owner=owner):
-            ongoing = (
-                Pull.objects.select_related("job")
-                .filter(connection=connection, job__status__in=(JobStatus.QUEUED, JobStatus.RUNNING))
-                .first()
-            )
-            if ongoing is not None:
-                jobs.append(ongoing.job)
-                continue
-            job = job_create(owner=owner, kind=PULL_KIND)
-            pull = Pull.objects.create(job=job, owner=owner, source=connection.source, connection=connection)
-            audit_record(action=Action.PULL_STARTED, owner=owner, actor=owner, target=pull)
-            jobs.append(job)
+        jobs = [_pull_begin(connection, actor=owner) for connection in connections_for_pull(owner=owner)]
+        Connection.objects.filter(owner=owner).update(failed_pulls=0, retry_at=None)
     return jobs
+
+
+def _pull_begin(connection: Connection, *, actor: User | None) -> Job:
+    ongoing = (
+        Pull.objects.select_related("job")
+        .filter(connection=connection, job__status__in=(JobStatus.QUEUED, JobStatus.RUNNING))
+        .first()
+    )
+    if ongoing is not None:
+        return ongoing.job
+    owner = connection.owner
+    job = job_create(owner=owner, kind=PULL_KIND)
+    pull = Pull.objects.create(job=job, owner=owner, source=connection.source, connection=connection)
+    audit_record(action=Action.PULL_STARTED, owner=owner, actor=actor, target=pull)
+    return job
+
+
+def pulls_retry_due() -> int:
+    """Start again the pulls whose automatic try has come (the beat runs this); how many were started."""
+    started = 0
+    due = Connection.objects.filter(retry_at__lte=timezone.now()).select_related("owner", "source")
+    for connection_id in list(due.values_list("pk", flat=True)):
+        with transaction.atomic():
+            connection = due.select_for_update(of=("self",)).filter(pk=connection_id).first()
+            if connection is None:  # the citizen pressed "Fetch" meanwhile, or another beat took it
+                continue
+            connection.retry_at = None
+            connection.save(update_fields=["retry_at"])
+            if connection.source.enabled and connection.status == ConnectionStatus.ACTIVE:
+                _pull_begin(connection, actor=None)
+                started += 1
+    if started:
+        logger.info("pulls retry: %d started again", started)
+    return started
+
+
+def _pull_ended(pull: Pull, *, failure: BaseException | None) -> None:
+    """Keep the connection's series of failures: a success ends it; a failure that may pass sets when the
+    portal asks again (PULL_RETRY_DELAYS_SECONDS), one that will not (no patient there, access ended) not."""
+    connection = pull.connection
+    if failure is None:
+        connection.failed_pulls, connection.retry_at = 0, None
+    else:
+        # Unexpected errors and the time limit may pass; a readable refusal only if upstream said so.
+        passing = not isinstance(failure, JobError) or (isinstance(failure, PullFailed) and failure.transient)
+        connection.refresh_from_db(fields=["failed_pulls"])  # the citizen may have started a new series
+        connection.failed_pulls = min(connection.failed_pulls + 1, 1000)
+        delays = settings.PULL_RETRY_DELAYS_SECONDS
+        connection.retry_at = (
+            timezone.now() + timedelta(seconds=delays[connection.failed_pulls - 1])
+            if passing and connection.failed_pulls <= len(delays)
+            else None
+        )
+    connection.save(update_fields=["failed_pulls", "retry_at"])
 
 
 # ---------------------------------------------------------------------- tokens
@@ -299,11 +350,13 @@ def pull_run(*, job: Job, report: ProgressReporter) -> JobOutcome:
     pull = Pull.objects.select_related("source", "connection", "owner").get(job=job)
     try:
         outcome = _pull_run(pull, report)
-    except Exception:  # the soft time limit too: a pull that ends is in the trail, however it ended
+    except Exception as failure:  # the soft time limit too: however a pull ends, the trail says so
         audit_record(action=Action.PULL_FINISHED, owner=pull.owner, target=pull, outcome=Outcome.FAILED)
+        _pull_ended(pull, failure=failure)
         record_merge_later(owner=pull.owner)  # what it stored before failing is part of the record too
         raise
     audit_record(action=Action.PULL_FINISHED, owner=pull.owner, target=pull, outcome=Outcome.SUCCEEDED)
+    _pull_ended(pull, failure=None)
     record_merge_later(owner=pull.owner)
     return outcome
 
@@ -386,7 +439,7 @@ def _pull_run(pull: Pull, report: ProgressReporter) -> JobOutcome:
         )
         if context.writer is not None:
             context.writer.finish(complete=False)
-        raise JobError(error.message) from None
+        raise PullFailed(error.message, transient=error.transient) from None
     connection.last_pull_at = timezone.now()
     connection.save(update_fields=["last_pull_at"])
     return JobOutcome(detail=PULL_DONE, result_url=reverse("records"))

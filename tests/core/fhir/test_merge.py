@@ -307,7 +307,7 @@ def test_a_condition_matches_on_code_and_onset_day() -> None:
     assert [v.value for v in conflict(pair, "clinicalStatus").values] == ["active", "remission"]
 
 
-def test_a_condition_or_allergy_without_a_date_matches_by_identifier_only() -> None:
+def test_a_condition_without_a_date_matches_by_identifier_only() -> None:
     items = merge([c("1", "a", condition(AML)), c("2", "b", condition(AML, recordedDate="2014-05-01"))])
     assert len(items) == 2
     items = merge(
@@ -358,15 +358,116 @@ def test_an_observation_matches_on_code_instant_and_value() -> None:
     assert pair.conflicts == ()
 
 
-def test_an_observation_without_a_value_matches_by_identifier_only() -> None:
+def test_an_observation_without_a_value_or_components_matches_by_identifier_only() -> None:
     panel = {"resourceType": "Observation", "code": {"coding": [HBA1C]}, "effectiveDateTime": "2017-11-10"}
     assert len(merge([c("1", "a", panel), c("2", "b", dict(panel))])) == 2
 
 
+def blood_pressure(systolic: float, diastolic: float) -> dict[str, Any]:
+    def reading(code: str, value: float) -> dict[str, Any]:
+        return {
+            "code": {"coding": [{"system": LOINC, "code": code}]},
+            "valueQuantity": {"value": value, "system": "http://unitsofmeasure.org", "code": "mm[Hg]"},
+        }
+
+    return {
+        "resourceType": "Observation",
+        "code": {"coding": [{"system": LOINC, "code": "85354-9"}]},
+        "effectiveDateTime": "2024-08-30T08:32:00+00:00",
+        "component": [reading("8480-6", systolic), reading("8462-4", diastolic)],
+    }
+
+
+def test_a_panel_matches_on_all_its_component_readings() -> None:
+    items = merge(
+        [
+            c("1", "a", blood_pressure(120, 80)),
+            c("2", "b", blood_pressure(120.0, 80)),
+            c("3", "c", blood_pressure(120, 85)),
+        ]
+    )
+    assert grouping(items) == {frozenset({"1", "2"}), frozenset({"3"})}
+    uncoded = blood_pressure(120, 80)
+    del uncoded["component"][1]["code"]
+    assert len(merge([c("1", "a", uncoded), c("2", "b", blood_pressure(120, 80))])) == 2
+
+
+def test_an_allergy_or_flag_matches_on_its_code_alone_and_shows_differing_dates() -> None:
+    penicillin = {"system": SNOMED, "code": "764146007"}
+    items = merge(
+        [
+            c("1", "a", {"resourceType": "AllergyIntolerance", "code": {"coding": [penicillin]}}),
+            c("2", "b", {"resourceType": "AllergyIntolerance", "code": {"coding": [penicillin]},
+                         "onsetDateTime": "2010-02-01"}),
+            c("3", "c", {"resourceType": "AllergyIntolerance", "code": {"coding": [penicillin]},
+                         "onsetDateTime": "2012-03-01"}),
+            c("4", "a", {"resourceType": "AllergyIntolerance", "code": {"coding": [AML]}}),
+        ]
+    )  # fmt: skip
+    assert grouping(items) == {frozenset({"1", "2", "3"}), frozenset({"4"})}
+    (allergy,) = [item for item in items if len(item.contributions) == 3]
+    assert {v.value for v in conflict(allergy, "date").values} == {"2010-02-01", "2012-03-01"}
+    diet = {"resourceType": "Flag", "code": {"coding": [{"system": SNOMED, "code": "1255002008"}]}}
+    assert len(merge([c("1", "a", diet), c("2", "b", dict(diet))])) == 1
+
+
+@pytest.mark.parametrize(
+    ("resource", "other_day"),
+    [
+        (
+            {"resourceType": "Procedure", "code": {"coding": [AML]}, "performedDateTime": "2000-04-28"},
+            {"performedDateTime": "2000-04-29"},
+        ),
+        (
+            {"resourceType": "Procedure", "code": {"coding": [AML]},
+             "performedPeriod": {"start": "2000-04-28"}},
+            {"performedPeriod": {"start": "2001-04-28"}},
+        ),
+        (
+            {"resourceType": "Consent", "category": [{"coding": [{"system": LOINC, "code": "59284-0"}]}],
+             "dateTime": "2021-09-01"},
+            {"dateTime": "2021-09-02"},
+        ),
+        (
+            {"resourceType": "CarePlan", "category": [{"text": "Weight management plan"}],
+             "created": "2016-01-01"},
+            {"created": "2017-01-01"},
+        ),
+        (
+            {"resourceType": "DocumentReference", "type": {"coding": [{"system": LOINC, "code": "75310-3"}]},
+             "date": "2025-08-01T10:00:00Z"},
+            {"date": "2025-08-01T10:00:01Z"},
+        ),
+        (
+            {"resourceType": "DeviceUseStatement", "device": {"display": "Hip prosthesis"}},
+            {"timingDateTime": "2020-01-01"},
+        ),
+    ],
+    ids=["procedure", "procedure-period", "consent", "care-plan", "document", "device-use"],
+)  # fmt: skip
+def test_each_ruled_type_matches_on_its_concept_and_date_and_not_on_another_date(
+    resource: dict[str, Any], other_day: dict[str, Any]
+) -> None:
+    assert len(merge([c("1", "a", resource), c("2", "b", dict(resource))])) == 1
+    assert len(merge([c("1", "a", resource), c("2", "b", {**resource, **other_day})])) == 2
+
+
+def test_an_undated_procedure_consent_or_care_plan_matches_by_identifier_only() -> None:
+    for resource in (
+        {"resourceType": "Procedure", "code": {"coding": [AML]}},
+        {"resourceType": "Consent", "category": [{"coding": [AML]}]},
+        {"resourceType": "CarePlan", "category": [{"text": "Weight management plan"}]},
+        {"resourceType": "DocumentReference", "type": {"coding": [AML]}},
+    ):
+        assert len(merge([c("1", "a", resource), c("2", "b", dict(resource))])) == 2, resource
+        with_id = {**resource, "identifier": ident("urn:x", "p1")}
+        assert len(merge([c("1", "a", with_id), c("2", "b", dict(with_id))])) == 1
+
+
 def test_types_without_a_rule_merge_by_identifier_only() -> None:
-    procedure = {"resourceType": "Procedure", "code": {"coding": [AML]}, "performedDateTime": "2014-05-01"}
-    assert len(merge([c("1", "a", procedure), c("2", "b", dict(procedure))])) == 2
-    with_id = {**procedure, "identifier": ident("urn:x", "p1")}
+    encounter = {"resourceType": "Encounter", "type": [{"coding": [AML]}], "period": {"start": "2014-05-01"}}
+    assert len(merge([c("1", "a", encounter), c("2", "b", dict(encounter))])) == 2
+    with_id = {**encounter, "identifier": ident("urn:x", "p1")}
     assert len(merge([c("1", "a", with_id), c("2", "b", dict(with_id))])) == 1
 
 
@@ -498,6 +599,9 @@ TYPES = [
     "MedicationRequest",
     "Observation",
     "Procedure",
+    "Flag",
+    "Consent",
+    "DeviceUseStatement",
 ]
 
 
@@ -525,6 +629,21 @@ def resources(draw: st.DrawFn) -> dict[str, Any]:
         value = draw(st.sampled_from([None, 7.5, "7.50", 8]))
         if value is not None:
             resource["valueQuantity"] = {"value": value, "system": "http://unitsofmeasure.org", "code": "%"}
+        elif draw(st.booleans()):
+            reading = draw(st.sampled_from([120, "120.0", 85]))
+            resource["component"] = [
+                {"code": concept, "valueQuantity": {"value": reading, "unit": "mm[Hg]"}},
+            ]
+    elif kind == "Flag":
+        resource.update(code=concept, period={"start": date})
+    elif kind == "Consent":
+        resource.update(category=[concept], dateTime=date)
+    elif kind == "DeviceUseStatement":
+        resource.update(
+            device={"display": draw(st.sampled_from(["Hip prosthesis", "hip  prosthesis", "Pump"]))}
+        )
+        if date:
+            resource["timingDateTime"] = date
     else:
         resource.update(code=concept, performedDateTime=date)
     identifiers = draw(st.lists(IDENTIFIERS, max_size=2))
@@ -554,7 +673,7 @@ JSON = st.recursive(
 FIELDS = st.sampled_from(
     ["identifier", "code", "vaccineCode", "occurrenceDateTime", "onsetDateTime", "status", "clinicalStatus",
      "valueQuantity", "effectiveDateTime", "medicationCodeableConcept", "medicationReference", "contained",
-     "effectivePeriod", "coding"]
+     "effectivePeriod", "coding", "component", "category", "device", "period", "dateTime"]
 )  # fmt: skip
 
 

@@ -2,7 +2,7 @@ from typing import Any
 
 from allauth.account.models import EmailAddress
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from portal.accounts.models import User
@@ -32,6 +32,14 @@ class Command(BaseCommand):
             default="",
             help="also seed a SMART standalone launch data source at this FHIR base URL (make run's)",
         )
+        parser.add_argument(
+            "--source",
+            action="append",
+            default=[],
+            metavar="NAME=URL",
+            help="also seed an open data source that finds the citizen by NHI number (repeatable; make run's "
+            "hospital, GP and register)",
+        )
 
     @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
@@ -49,20 +57,26 @@ class Command(BaseCommand):
         identity_record_on_file(user=user, system=DEMO_IDENTIFIER_SYSTEM, value=DEMO_IDENTIFIER_VALUE)
         self.stdout.write(f"demo citizen {'created' if created else 'up to date'}: {DEMO_EMAIL}")
         # The local FHIR sandbox `make run` starts: open, found by the citizen's NHI number.
-        _source, source_created = DataSource.objects.update_or_create(
-            name=DEMO_SOURCE_NAME,
+        self._open_source(DEMO_SOURCE_NAME, settings.FHIR_SANDBOX_URL)
+        if options["smart_launch_url"]:
+            self._launch_source(options["smart_launch_url"].rstrip("/"))
+        for named in options["source"]:
+            name, separator, base_url = named.partition("=")
+            if not separator or not name.strip() or not base_url.strip():
+                raise CommandError(f"--source wants NAME=URL, not {named!r}")
+            self._open_source(name.strip(), base_url.strip().rstrip("/"))
+
+    def _open_source(self, name: str, base_url: str) -> None:
+        _source, created = DataSource.objects.update_or_create(
+            name=name,
             defaults={
-                "base_url": settings.FHIR_SANDBOX_URL,
+                "base_url": base_url,
                 "enabled": True,
                 "auth_mode": AuthMode.OPEN,
                 "patient_identifier_system": DEMO_IDENTIFIER_SYSTEM,
             },
         )
-        self.stdout.write(
-            f"demo data source {'created' if source_created else 'up to date'}: {settings.FHIR_SANDBOX_URL}"
-        )
-        if options["smart_launch_url"]:
-            self._launch_source(options["smart_launch_url"].rstrip("/"))
+        self.stdout.write(f"demo data source {name!r} {'created' if created else 'up to date'}: {base_url}")
 
     def _launch_source(self, base_url: str) -> None:
         # The citizen connects it themselves: Connect, sign in at the source as a test patient, Approve.
