@@ -22,7 +22,9 @@ from portal.accounts.selectors import (
     identity_for_identifier_pulls,
     national_identity_for,
 )
+from portal.jobs.models import Job, JobStatus
 from portal.records.models import AuthMode, Connection, ConnectionStatus, DataSource, Pull, StoredResource
+from portal.records.services import MERGE_KIND
 
 # A section longer than this shows its newest items and says how many more there are.
 ITEMS_PER_SECTION = 300
@@ -494,6 +496,56 @@ def source_statuses(*, owner: User) -> list[SourceStatus]:
             )
         )
     return statuses
+
+
+UNFINISHED = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+@dataclass(frozen=True)
+class SourceProgress:
+    source_id: int
+    status: str  # the last pull's job status, "" when never pulled
+    progress: int
+    detail: str  # translated
+
+
+@dataclass(frozen=True)
+class RecordActivity:
+    """Whether the record is still changing (a pull or the merge queued or running), each source's last pull,
+    and ``version``, which changes whenever what the record page shows may have: a pull's state, what a
+    source delivered so far, or a merge done."""
+
+    busy: bool
+    version: str
+    sources: tuple[SourceProgress, ...]
+
+
+def record_activity(*, owner: User, statuses: list[SourceStatus]) -> RecordActivity:
+    merges = Job.objects.filter(owner=owner, kind=MERGE_KIND)
+    merging = merges.filter(status__in=UNFINISHED).exists()
+    last_merge = merges.filter(status__in=(JobStatus.SUCCEEDED, JobStatus.FAILED)).order_by("-finished_at")
+    merged_at = last_merge.values_list("finished_at", flat=True).first()
+    sources = tuple(
+        SourceProgress(
+            source_id=status.source.pk,
+            status=status.last_pull.job.status if status.last_pull else "",
+            progress=status.last_pull.job.progress if status.last_pull else 0,
+            detail=gettext(status.last_pull.job.detail)
+            if status.last_pull and status.last_pull.job.detail
+            else "",
+        )
+        for status in statuses
+    )
+    parts = [
+        f"{status.source.pk}:{status.last_pull.pk if status.last_pull else '-'}:{status.held}:{state.status}"
+        for status, state in zip(statuses, sources, strict=True)
+    ]
+    parts.append(f"merged:{merged_at.isoformat() if merged_at else ''}")
+    return RecordActivity(
+        busy=merging or any(progress.status in UNFINISHED for progress in sources),
+        version="|".join(parts),
+        sources=sources,
+    )
 
 
 def has_record(*, owner: User) -> bool:

@@ -2,7 +2,7 @@ import logging
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext
@@ -27,6 +27,7 @@ def records_overview(request: HttpRequest) -> HttpResponse:
     )
     sections = selectors.record_sections(owner=owner, wanted=wanted)
     sources = selectors.source_statuses(owner=owner)
+    activity = selectors.record_activity(owner=owner, statuses=sources)
     # The Important panel always shows everything: a filter must never hide an allergy.
     important = selectors.important_items(
         selectors.record_sections(owner=owner, only=selectors.IMPORTANT_SECTIONS)
@@ -40,11 +41,36 @@ def records_overview(request: HttpRequest) -> HttpResponse:
             "sections": sections,
             "important": important,
             "sources": sources,
+            "activity": activity,
             "filter": wanted,
             "contents": selectors.record_contents(sections),
             # A card names its source only when the record comes from more than one.
             "several_sources": sum(1 for status in sources if status.held) > 1,
         },
+    )
+
+
+@require_GET
+@never_cache
+@login_required
+def records_status(request: HttpRequest) -> JsonResponse:
+    """What the record page follows while sources are pulled: each source's state and when to reload."""
+    owner = request_citizen(request)
+    activity = selectors.record_activity(owner=owner, statuses=selectors.source_statuses(owner=owner))
+    return JsonResponse(
+        {
+            "busy": activity.busy,
+            "version": activity.version,
+            "sources": [
+                {
+                    "id": source.source_id,
+                    "status": source.status,
+                    "progress": source.progress,
+                    "detail": source.detail,
+                }
+                for source in activity.sources
+            ],
+        }
     )
 
 
@@ -64,7 +90,11 @@ def records_pull(request: HttpRequest) -> HttpResponse:
     if len(jobs) > 1:
         messages.info(
             request,
-            gettext("Fetching from %(count)d sources; this page follows the first.") % {"count": len(jobs)},
+            gettext(
+                "Fetching from %(count)d sources; this page follows the first. Your records page shows "
+                "what each source delivers as it arrives."
+            )
+            % {"count": len(jobs)},
         )
     return redirect("job_detail", job_id=jobs[0].id)
 
