@@ -125,22 +125,21 @@ def test_make_run_from_a_clean_clone(tmp_path: Path) -> None:
             assert f"  {name}" in portal.log()
 
         def merged() -> bool:
-            page = browser.get(f"{base}/records/", timeout=10).text
-            return (
-                page.count('data-testid="source-held"') == 4
-                and 'data-testid="item-conflict"' in page
-                and "badge-running" not in page
-                and "badge-queued" not in page
-            )
+            status = browser.get(f"{base}/records/status/", timeout=10).json()
+            return not status["busy"] and len(status["sources"]) == 5
 
         wait_for(merged, timeout=120, what="the four sources pulled and merged", interval=1)
         page = browser.get(f"{base}/records/", timeout=10).text
+        assert page.count('data-testid="source-held"') == 4  # the SMART launch source is not connected
+        assert page.count('data-testid="item-conflict"') == 1
         assert "enicillin" in page
         assert "ypertension" in page
         # The example's one allergy, once: the national endpoint's and the hospital's copy are one fact.
         allergies = page.split('data-section="allergies"')[1].split("</section>")[0]
         assert allergies.count('data-testid="record-item"') == 1, allergies
-        assert "From Sandbox national endpoint, Someplace General Hospital" in allergies
+        provenance = allergies.split('data-testid="item-sources">')[1].split("</span>")[0]
+        assert "Sandbox national endpoint" in provenance
+        assert "Someplace General Hospital" in provenance
 
         # The SMART launch source: its sandbox names the authorization server make run started, and Connect
         # sends the citizen there to sign in (the portal trusts that server's origin).
