@@ -99,7 +99,7 @@ def test_the_record_page_shows_the_demo_citizens_summary(
     assert rows.filter(section="immunizations").count() == 8
     assert page.count('data-section="immunizations"') == 1
     # Where it came from is said once, in the list of sources, not on every card.
-    assert page.count("<strong>Sandbox</strong>") == 1
+    assert page.count('<strong class="source-name">Sandbox</strong>') == 1
     assert f"{rows.exclude(section='').count()} items in your record, fetched" in page
     assert "From Sandbox" not in page
 
