@@ -1,7 +1,8 @@
 """`python -m bench [name …]`: prints one line per benchmark,
 `bench <name>: <ratio>x <what it is divided by> (<absolute figures>)`.
 
-Each runs against the real local FHIR sandbox (a separate process) and a throwaway SQLite database.
+Each runs against the real local FHIR sandbox (a separate process) and a throwaway SQLite database, or the
+database BENCH_DATABASE_URL names.
 """
 
 import contextlib
@@ -88,7 +89,8 @@ def _setup_django(workdir: Path) -> None:
             "DJANGO_SETTINGS_MODULE": "portal.settings",
             "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-key"),
             "VAR_DIR": str(workdir / "var"),
-            "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
+            # BENCH_DATABASE_URL (an empty PostgreSQL database, say) runs the benches there instead.
+            "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{workdir / 'bench.sqlite3'}",
             "LOG_LEVEL": "WARNING",
             # The button bench presses it through Django's test client.
             "ALLOWED_HOSTS": "testserver",

@@ -630,13 +630,23 @@ def _pull_references(context: _PullContext, writer: PullWriter) -> None:
         pending = writer.pending_references()
         if not pending:
             return
-        for resource_type, ids in pending.items():
-            for start in range(0, len(ids), ID_SEARCH_CHUNK):
-                chunk = ids[start : start + ID_SEARCH_CHUNK]
-                writer.mark_fetched((resource_type, resource_id) for resource_id in chunk)
-                params = {"_id": ",".join(chunk), "_count": str(len(chunk))}
-                for page in context.endpoint.search_pages(resource_type, params):
-                    writer.add_page(page, allowed_types=frozenset({resource_type}), only_ids=set(chunk))
+        chunks = [
+            (resource_type, ids[start : start + ID_SEARCH_CHUNK])
+            for resource_type, ids in pending.items()
+            for start in range(0, len(ids), ID_SEARCH_CHUNK)
+        ]
+        for resource_type, chunk in chunks:
+            writer.mark_fetched((resource_type, resource_id) for resource_id in chunk)
+        # This round's searches are known up front: the next chunk downloads while this one is stored.
+        searches = (
+            (resource_type, chunk, page)
+            for resource_type, chunk in chunks
+            for page in context.endpoint.search_pages(
+                resource_type, {"_id": ",".join(chunk), "_count": str(len(chunk))}
+            )
+        )
+        for resource_type, chunk, page in _ahead(context, searches):
+            writer.add_page(page, allowed_types=frozenset({resource_type}), only_ids=set(chunk))
 
 
 # ---------------------------------------------------------------------- SMART standalone launch
