@@ -20,13 +20,23 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_noop
 
 from core.fhir.read import mappings_of
-from core.ips.assemble import AssemblyError, Choice, DocumentInfo, RecordEntry, assemble
+from core.ips.assemble import (
+    AssemblyError,
+    Choice,
+    DisagreeingSide,
+    Disagreement,
+    DocumentInfo,
+    RecordEntry,
+    assemble,
+    disagreement_text,
+    entry_full_url,
+)
 from core.ips.sections import SECTIONS
 from core.ips.validate import Problem, validate_document
 from portal.accounts.models import User
 from portal.jobs.registry import JobError, ProgressReporter
 from portal.records.models import DataSource, StoredResource
-from portal.records.selectors import page_wording, sources_merged_into
+from portal.records.selectors import conflicts_of_shown, page_wording, sources_merged_into
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +81,9 @@ class BuiltDocument:
     source_names: list[str]
     # Set when the document holds fewer items than the record (``RowLimits``): a PDF's, never the JSON's.
     shortened: Shortened | None = None
+    # What the sources of an item disagree on, in the document's language, by the item's fullUrl: the PDF
+    # says it beside the item, as the narrative does.
+    disagreements: Mapping[str, str] = field(default_factory=dict)
 
 
 _Row = tuple[int, int, str, str, Any]  # id, source_id, section, resource_type, data
@@ -109,7 +122,9 @@ def document_build(
     )
     if patient_key is None:
         raise JobError(NO_RECORD)
-    also_from = sources_merged_into(owner=owner, shown=[pk for pk, _s, section, _t, _d in rows if section])
+    shown = [pk for pk, _s, section, _t, _d in rows if section]
+    also_from = sources_merged_into(owner=owner, shown=shown)
+    conflicts = conflicts_of_shown(owner=owner, shown=shown)
     entries = [
         RecordEntry(
             key=str(pk),
@@ -117,6 +132,7 @@ def document_build(
             resource=data,
             section=section,
             also_from=tuple(str(other) for other in also_from.get(pk, ()) if other != source_id),
+            disagreements=_disagreements(conflicts.get(pk, [])),
         )
         for pk, source_id, section, _type, data in rows
     ]
@@ -124,6 +140,7 @@ def document_build(
         {source_id for _pk, source_id, *_rest in rows} | {s for ids in also_from.values() for s in ids}
     )
     source_names = dict(DataSource.objects.filter(id__in=source_ids).values_list("id", "name"))
+    names = {str(pk): name for pk, name in source_names.items()}
     with translation.override(language):
         try:
             bundle = assemble(
@@ -135,7 +152,7 @@ def document_build(
                     software_name=SOFTWARE_NAME,
                     software_version=SOFTWARE_VERSION,
                     language=language,
-                    source_names={str(pk): name for pk, name in source_names.items()},
+                    source_names=names,
                 ),
                 choice=Choice(
                     sections=frozenset(sections) if sections else None,
@@ -146,6 +163,13 @@ def document_build(
             )
         except AssemblyError as error:
             raise JobError(NO_RECORD) from error
+        disagreements = {
+            entry_full_url(document_id, entry.key): disagreement_text(
+                entry, source_names=names, translate=gettext, wording=page_wording()
+            )
+            for entry in entries
+            if entry.disagreements
+        }
     serialized = json.dumps(bundle, ensure_ascii=False, separators=(",", ":")).encode()
     return BuiltDocument(
         bundle=bundle,
@@ -153,6 +177,27 @@ def document_build(
         problems=validate_document(bundle, bundle_json=serialized),
         source_names=sorted(source_names.values()),
         shortened=_shortened(bundle, plan) if plan is not None else None,
+        disagreements=disagreements,
+    )
+
+
+def _disagreements(conflicts: Iterable[Mapping[str, Any]]) -> tuple[Disagreement, ...]:
+    """The conflicts record_merge kept on a row, as the document's disagreements."""
+    return tuple(
+        Disagreement(
+            field=str(conflict.get("field", "")),
+            sides=tuple(
+                DisagreeingSide(
+                    value=str(side.get("value", "")),
+                    source=str(side.get("source", "")),
+                    date=str(side.get("date") or ""),
+                )
+                for side in conflict.get("values", [])
+                if isinstance(side, Mapping)
+            ),
+        )
+        for conflict in conflicts
+        if isinstance(conflict.get("values"), list)
     )
 
 
@@ -312,6 +357,7 @@ def document_pdf(built: BuiltDocument, *, language: str, generated_at: datetime)
         sources=built.source_names,
         shown_of_total=(shortened.shown, shortened.total) if shortened else None,
         left_out=shortened.left_out if shortened else None,
+        disagreements=built.disagreements,
     )
 
 

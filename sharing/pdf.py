@@ -146,6 +146,7 @@ class Row:
     summary: ItemSummary
     date: str
     sources: str = ""  # the sources that hold it, as the document's Provenance names them
+    disagreement: str = ""  # what those sources disagree on, in words (BuiltDocument.disagreements)
 
 
 @dataclass(frozen=True)
@@ -216,7 +217,11 @@ def item_sources(bundle: Mapping[str, Any], resolve: Resolver) -> dict[str, list
 
 
 def _row(
-    reference: Mapping[str, Any], resolve: Resolver, wording: Wording, sources: Mapping[str, list[str]]
+    reference: Mapping[str, Any],
+    resolve: Resolver,
+    wording: Wording,
+    sources: Mapping[str, list[str]],
+    disagreements: Mapping[str, str],
 ) -> Row:
     target = reference_of(reference)
     resource = resolve(target) if target else None
@@ -224,7 +229,12 @@ def _row(
         title = text_of(reference.get("display"), MAX_TEXT) or gettext("Not included in this document")
         return Row(ItemSummary(title=title, status=None, date=None), "")
     summary = summarize(resource, resolve, wording)
-    return Row(summary, summary.date or "", ", ".join(sources.get(target or "", [])))
+    return Row(
+        summary,
+        summary.date or "",
+        ", ".join(sources.get(target or "", [])),
+        disagreements.get(target or "", ""),
+    )
 
 
 def _sections(
@@ -233,10 +243,14 @@ def _sections(
     left_out: Mapping[str, int],
     wording: Wording,
     sources: Mapping[str, list[str]],
+    disagreements: Mapping[str, str],
     level: int = 2,
 ) -> Iterator[PdfSection]:
     for section in mappings_of(holder.get("section")):
-        rows = [_row(reference, resolve, wording, sources) for reference in mappings_of(section.get("entry"))]
+        rows = [
+            _row(reference, resolve, wording, sources, disagreements)
+            for reference in mappings_of(section.get("entry"))
+        ]
         row_sources = {row.sources for row in rows}
         key = _section_key(section) if level == 2 else None
         yield PdfSection(
@@ -249,7 +263,7 @@ def _sections(
             several_sources=len(row_sources) > 1 or any(", " in text for text in row_sources),
         )
         if level - 1 < MAX_SECTION_DEPTH:
-            yield from _sections(section, resolve, {}, wording, sources, level + 1)
+            yield from _sections(section, resolve, {}, wording, sources, disagreements, level + 1)
 
 
 def important_rows(sections: list[PdfSection]) -> list[ImportantRow]:
@@ -294,6 +308,7 @@ def summary_context(
     sources: list[str],
     shown_of_total: tuple[int, int] | None = None,
     left_out: Mapping[str, int] | None = None,
+    disagreements: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """What the summary template shows, its words translated into the active language.
 
@@ -307,7 +322,11 @@ def summary_context(
     name = human_name(patient)
     wording = page_wording()
     birth_date = text_of(patient.get("birthDate"), MAX_TEXT) or ""
-    sections = list(_sections(composition, resolve, left_out or {}, wording, item_sources(bundle, resolve)))
+    sections = list(
+        _sections(
+            composition, resolve, left_out or {}, wording, item_sources(bundle, resolve), disagreements or {}
+        )
+    )
     return {
         "patient_name": name,
         "birth_date": wording.date_text(birth_date) if birth_date else "",
@@ -334,6 +353,7 @@ def summary_html(
     sources: list[str],
     shown_of_total: tuple[int, int] | None = None,
     left_out: Mapping[str, int] | None = None,
+    disagreements: Mapping[str, str] | None = None,
 ) -> str:
     """The summary as HTML in ``language`` ("da", "en"), ready for ``render_pdf``."""
     with override(language):
@@ -343,6 +363,7 @@ def summary_html(
             sources=sources,
             shown_of_total=shown_of_total,
             left_out=left_out,
+            disagreements=disagreements,
         )
         return render_to_string(TEMPLATE, context)
 
@@ -355,6 +376,7 @@ def summary_pdf(
     sources: list[str],
     shown_of_total: tuple[int, int] | None = None,
     left_out: Mapping[str, int] | None = None,
+    disagreements: Mapping[str, str] | None = None,
 ) -> bytes:
     """The PDF of an IPS document bundle in ``language``; see ``summary_context`` for a shortened one."""
     return render_pdf(
@@ -365,5 +387,6 @@ def summary_pdf(
             sources=sources,
             shown_of_total=shown_of_total,
             left_out=left_out,
+            disagreements=disagreements,
         )
     )

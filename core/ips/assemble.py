@@ -98,6 +98,24 @@ class RecordEntry:
     section: str = ""
     # Other sources that hold the same clinical fact (core.fhir.merge): the document names them too.
     also_from: tuple[str, ...] = ()
+    # What those sources disagree on: the document says so beside the item instead of choosing quietly.
+    disagreements: tuple[Disagreement, ...] = ()
+
+
+@dataclass(frozen=True)
+class DisagreeingSide:
+    value: str  # as the source gave it: a code, or a FHIR date for the "date" field
+    source: str  # a RecordEntry.source
+    date: str = ""  # that source's main date of the fact, when it has one
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """One field the sources of a merged item disagree on (core.fhir.merge.Conflict): ``status``,
+    ``clinicalStatus``, ``verificationStatus`` or ``date``, with every source's side."""
+
+    field: str
+    sides: tuple[DisagreeingSide, ...]
 
 
 @dataclass(frozen=True)
@@ -145,6 +163,11 @@ class AssemblyError(ValueError):
     """The input cannot make a document at all (no patient): a message for the citizen, no content."""
 
 
+def entry_full_url(document_id: uuid.UUID, key: str) -> str:
+    """The fullUrl the document gives the entry of ``key`` (RecordEntry.key): stable within one document."""
+    return f"urn:uuid:{_uuid5(document_id, key)}"
+
+
 def assemble(
     entries: Iterable[RecordEntry],
     *,
@@ -167,7 +190,7 @@ def assemble(
     namespace = info.document_id
 
     def full_url_of(key: str) -> str:
-        return f"urn:uuid:{_uuid5(namespace, key)}"
+        return entry_full_url(namespace, key)
 
     patient_url = full_url_of(patient_key)
     first_index = _Index(offered)
@@ -388,8 +411,21 @@ def _document(
         for source in dict.fromkeys(s for item in section_items for s in _sources_of(item.entry))
         if info.source_names.get(source)
     }
+
+    def disagreement_of(item: _Included) -> str:
+        return disagreement_text(
+            item.entry, source_names=info.source_names, translate=translate, wording=wording
+        )
+
     sections = _sections(
-        section_items, sections_with_data, choice, summary_of, translate, source_urls, info.source_names
+        section_items,
+        sections_with_data,
+        choice,
+        summary_of,
+        disagreement_of,
+        translate,
+        source_urls,
+        info.source_names,
     )
     patient = included[next(key for key, item in included.items() if item.full_url == patient_url)]
     custodian = _custodian(patient.resource, resolvable)
@@ -448,6 +484,7 @@ def _sections(
     sections_with_data: set[str],
     choice: Choice,
     summary_of: Callable[[_Included], ItemSummary],
+    disagreement_of: Callable[[_Included], str],
     translate: Callable[[str], str],
     source_urls: Mapping[str, str],
     source_names: Mapping[str, str],
@@ -474,6 +511,7 @@ def _sections(
                                 ", ".join(source_names[s] for s in _sources_of(m.entry) if s in source_names)
                                 for m in members
                             ],
+                            [disagreement_of(item) for item in members],
                         ),
                     },
                     "entry": [{"reference": item.full_url} for item in members],
@@ -517,6 +555,51 @@ def _device(full_url: str, info: DocumentInfo, translate: Callable[[str], str]) 
     if info.software_version:
         device["version"] = [{"value": info.software_version}]
     return device
+
+
+DISAGREEMENT: Final = gettext_noop("The sources disagree on the %(field)s: %(sides)s.")
+DISAGREEING_SIDE: Final = gettext_noop("%(value)s according to %(source)s")
+DISAGREEING_SIDE_DATED: Final = gettext_noop("%(value)s according to %(source)s (%(date)s)")
+DISAGREEMENT_FIELDS: Final = {
+    "status": gettext_noop("status"),
+    "clinicalStatus": gettext_noop("clinical status"),
+    "verificationStatus": gettext_noop("verification status"),
+    "date": gettext_noop("date"),
+}
+
+
+def disagreement_text(
+    entry: RecordEntry,
+    *,
+    source_names: Mapping[str, str],
+    translate: Callable[[str], str] = _identity,
+    wording: Wording = AS_GIVEN,
+) -> str:
+    """What the item's sources disagree on, as one or more sentences in the document's language ("" when
+    they agree): the narrative and the PDF say it beside the item."""
+    resource_type = str(entry.resource.get("resourceType", ""))
+    sentences = []
+    for disagreement in entry.disagreements:
+        sides = []
+        for side in disagreement.sides:
+            if disagreement.field == "date":
+                value = wording.date_text(side.value)
+            else:
+                value = (
+                    wording.code(f"{resource_type}.{disagreement.field}", side.value, side.value)
+                    or side.value
+                )
+            source = source_names.get(side.source, "")
+            dated = side.date and disagreement.field != "date"
+            sides.append(
+                translate(DISAGREEING_SIDE_DATED if dated else DISAGREEING_SIDE)
+                % {"value": value, "source": source, "date": wording.date_text(side.date)}
+            )
+        field_name = DISAGREEMENT_FIELDS.get(disagreement.field, disagreement.field)
+        sentences.append(
+            translate(DISAGREEMENT) % {"field": translate(field_name), "sides": "; ".join(sides)}
+        )
+    return " ".join(sentences)
 
 
 def _sources_of(entry: RecordEntry) -> tuple[str, ...]:
@@ -621,12 +704,24 @@ def _detail_text(summary: ItemSummary, translate: Callable[[str], str]) -> str:
     return "; ".join(parts)
 
 
-def _table(summaries: Sequence[ItemSummary], translate: Callable[[str], str], sources: Sequence[str]) -> str:
+def _table(
+    summaries: Sequence[ItemSummary],
+    translate: Callable[[str], str],
+    sources: Sequence[str],
+    disagreements: Sequence[str],
+) -> str:
     """The section's items as a table; a column no item fills is left out (the item's name always stays),
-    and so is the source of each item when one source holds them all (the section's author says it)."""
+    and so is the source of each item when one source holds them all (the section's author says it). What
+    an item's sources disagree on ends its details."""
     cells = [
-        (summary.title, summary.status or "", summary.date or "", _detail_text(summary, translate), source)
-        for summary, source in zip(summaries, sources, strict=True)
+        (
+            summary.title,
+            summary.status or "",
+            summary.date or "",
+            " ".join(part for part in (_detail_text(summary, translate), disagreement) if part),
+            source,
+        )
+        for summary, source, disagreement in zip(summaries, sources, disagreements, strict=True)
     ]
     columns = (COLUMN_ITEM, COLUMN_STATUS, COLUMN_DATE, COLUMN_DETAILS, COLUMN_SOURCE)
     one_source = len(set(sources)) <= 1 and not any(", " in source for source in sources)

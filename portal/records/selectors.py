@@ -353,6 +353,18 @@ def sources_merged_into(*, owner: User, shown: list[int]) -> dict[int, list[int]
     return others
 
 
+def conflicts_of_shown(*, owner: User, shown: list[int]) -> dict[int, list[Mapping[str, Any]]]:
+    """For each shown row (by id) whose sources disagree, what they disagree on, as record_merge kept it."""
+    found: dict[int, list[Mapping[str, Any]]] = {}
+    rows = resources_of_owner(owner=owner).filter(merged_into__isnull=True).exclude(conflicts=[])
+    for start in range(0, len(shown), MERGED_BATCH):
+        for pk, conflicts in rows.filter(pk__in=shown[start : start + MERGED_BATCH]).values_list(
+            "pk", "conflicts"
+        ):
+            found[pk] = list(mappings_of(conflicts))
+    return found
+
+
 def _with_every_source(
     items: list[RecordItem], owner: User, source_names: Mapping[str, str]
 ) -> list[RecordItem]:

@@ -1,6 +1,6 @@
 """A record of three sources, shared by link and opened by a clinician in Chromium: the viewer names every
 source, and each item's own sources: in a section of several sources its table has a Source column (a fact two
-sources hold names both), a section of one source names it above its text."""
+sources hold names both), a section of one source names it above its text; what they disagree on is said."""
 
 from typing import Any
 
@@ -16,7 +16,7 @@ from tests.three_sources import ThreeSources
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-IMMUNIZATIONS, ALLERGIES, PROBLEMS = "11369-6", "48765-2", "11450-4"
+IMMUNIZATIONS, ALLERGIES, PROBLEMS, MEDICATIONS = "11369-6", "48765-2", "11450-4", "10160-0"
 
 
 def table_rows(section: Any) -> list[dict[str, str]]:
@@ -65,6 +65,13 @@ def test_the_viewer_names_the_sources_of_each_item(
         assert len(hypertension) == 1
         assert names["gp"] in hypertension[0]["Source"]
         assert names["hospital"] in hypertension[0]["Source"]
+
+        # The medicine the GP calls active and the hospital stopped: the viewer says they disagree.
+        medicines = table_rows(viewer.locator(f"[data-testid=section][data-code='{MEDICATIONS}']"))
+        disputed = [row for row in medicines if "The sources disagree on the status" in row["Details"]]
+        assert len(disputed) == 1
+        assert names["gp"] in disputed[0]["Details"]
+        assert names["hospital"] in disputed[0]["Details"]
 
         # Only the hospital holds allergies: the section names it once, and its table needs no Source column.
         allergies = viewer.locator(f"[data-testid=section][data-code='{ALLERGIES}']")

@@ -151,6 +151,22 @@ def test_the_document_from_three_sources_holds_each_fact_once_and_names_its_sour
         rf"Source: ({re.escape(hospital)}, {re.escape(gp)}|{re.escape(gp)}, {re.escape(hospital)})", text
     )
 
+    # The disagreement is said, not resolved quietly: beside the medicine in the narrative and in the PDF.
+    medicines = next(s for s in composition["section"] if s["code"]["coding"][0]["code"] == "10160-0")
+    narrative = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", medicines["text"]["div"])).split())
+    assert len(built.disagreements) == 1
+    (sentence,) = built.disagreements.values()
+    assert sentence.startswith("The sources disagree on the status: ")
+    for words in (
+        "Stopped according to",
+        "Active according to",
+        sources["hospital"].name,
+        sources["gp"].name,
+    ):
+        assert words in sentence, sentence
+    assert sentence in narrative
+    assert " ".join(sentence.replace("-", "").split()) in text
+
 
 def test_merging_again_changes_nothing(citizen: User, three_sources: ThreeSources) -> None:
     pull_all_three(citizen, three_sources)
