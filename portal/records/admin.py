@@ -111,9 +111,18 @@ class DataSourceAdmin(admin.ModelAdmin):
 @admin.register(Connection)
 class ConnectionAdmin(admin.ModelAdmin):
     # No tokens and no patient id: state only.
-    list_display = ("id", "owner", "source", "status", "created_at", "last_pull_at")
+    list_display = (
+        "id",
+        "owner",
+        "source",
+        "status",
+        "created_at",
+        "last_pull_at",
+        "failed_pulls",
+        "retry_at",
+    )
     list_filter = ("status", "source")
-    fields = ("id", "owner", "source", "status", "created_at", "last_pull_at")
+    fields = ("id", "owner", "source", "status", "created_at", "last_pull_at", "failed_pulls", "retry_at")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -2,6 +2,7 @@
 page names; one that refuses for good (no such patient there) is not; the automatic tries end after the last
 delay, and the citizen's own "Fetch my records" starts a new series."""
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -148,3 +149,17 @@ def test_the_beat_runs_the_retry_task() -> None:
     assert "portal.records.tasks.pulls_retry_due" in entries
     celery_app.loader.import_default_modules()
     assert "portal.records.tasks.pulls_retry_due" in celery_app.tasks
+
+
+def test_operators_see_the_failures_in_a_row_and_the_next_try(
+    linked_citizen: User, failing_source: Any, admin_user: User, client: Client
+) -> None:
+    pull_now(linked_citizen)
+    client.force_login(admin_user)
+
+    listing = client.get("/admin/records/connection/").content.decode()
+
+    assert 'class="field-failed_pulls">1<' in listing
+    retry = re.search(r'class="field-retry_at[^"]*">([^<]*)<', listing)
+    assert retry is not None
+    assert retry[1].strip() not in ("", "-")
