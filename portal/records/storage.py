@@ -259,6 +259,9 @@ def _store_rows(pull: Pull, rows: list[tuple[Any, ...]], now: datetime) -> None:
     # One transaction: SQLite in autocommit would otherwise commit (and sync to disk) row by row.
     # Each batch is one statement of many rows: executing a one-row statement per resource cost PostgreSQL
     # more in statement overhead than in storing.
+    if connection.vendor == "postgresql":
+        _store_rows_postgresql(table, columns, conflict, params)
+        return
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         for start in range(0, len(params), _UPSERT_BATCH):
             batch = params[start : start + _UPSERT_BATCH]
@@ -267,6 +270,34 @@ def _store_rows(pull: Pull, rows: list[tuple[Any, ...]], now: datetime) -> None:
 
 
 _UPSERT_BATCH = 500
+
+
+def _store_rows_postgresql(table: str, columns: str, conflict: str, params: list[tuple[Any, ...]]) -> None:
+    """The same rows as one array per column, unnested by the server: the client then binds 14 values per
+    batch instead of 14 per row (binding thousands of placeholders cost more than storing the rows)."""
+    sql = (
+        f"INSERT INTO {table} ({columns}) "  # noqa: S608  (names are ours; every value is a parameter)
+        "SELECT %s, %s, u.resource_type, u.resource_id, u.data::jsonb, u.content_hash, u.version_id, "
+        "u.last_updated, u.section, %s, %s, %s, %s, NULL, NULL, '[]'::jsonb "
+        "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], "
+        "%s::text[]) AS u(resource_type, resource_id, data, content_hash, version_id, last_updated, section)"
+        f"{conflict}"
+    )
+    import psycopg  # only here: the portal runs on SQLite without it
+
+    with transaction.atomic(savepoint=False):
+        connection.ensure_connection()
+        # Server-side binding in binary: the arrays go as they are, not escaped into SQL text.
+        with psycopg.Cursor(connection.connection) as cursor:
+            for start in range(0, len(params), _UPSERT_BATCH):
+                batch = params[start : start + _UPSERT_BATCH]
+                owner, source, *_, moment, _changed, _fetched, last_pull, _conflicts = batch[0]
+                arrays = [list(column) for column in zip(*(values[2:9] for values in batch), strict=True)]
+                cursor.execute(
+                    sql.replace("%s", "%b"), [owner, source, moment, moment, moment, last_pull, *arrays]
+                )
+
+
 _UPSERT_UPDATES = (
     "data",
     "content_hash",
