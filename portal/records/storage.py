@@ -223,20 +223,24 @@ def _store_rows(pull: Pull, rows: list[tuple[Any, ...]], now: datetime) -> None:
     """
     ops = connection.ops
     table = StoredResource._meta.db_table
-    data = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
     columns = (
         "owner_id, source_id, resource_type, resource_id, data, content_hash, version_id, last_updated, "
         "section, first_fetched_at, changed_at, fetched_at, last_pull_id, missing_since, merged_into_id, "
         "conflicts"
     )
     updates = ", ".join(f"{name} = excluded.{name}" for name in _UPSERT_UPDATES)
-    row = f"(%s, %s, %s, %s, {data}, %s, %s, %s, %s, %s, %s, %s, %s, NULL, NULL, {data})"
     conflict = f" ON CONFLICT (owner_id, source_id, resource_type, resource_id) DO UPDATE SET {updates}"
     moment = ops.adapt_datetimefield_value(now)
     owner, source, last_pull = (
         StoredResource._meta.get_field(name).get_db_prep_value(value, connection)  # type: ignore[union-attr]
         for name, value in (("owner", pull.owner_id), ("source", pull.source_id), ("last_pull", pull.pk))
     )
+    if connection.vendor == "postgresql":
+        _store_rows_postgresql(
+            f"INSERT INTO {table} ({columns}) ", conflict, rows, (owner, source, moment, last_pull)
+        )
+        return
+    row = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL, NULL, %s)"
     params = [
         (
             owner,
@@ -256,12 +260,8 @@ def _store_rows(pull: Pull, rows: list[tuple[Any, ...]], now: datetime) -> None:
         )
         for resource_type, resource_id, canonical, digest, version, updated, section in rows
     ]
-    # One transaction: SQLite in autocommit would otherwise commit (and sync to disk) row by row.
-    # Each batch is one statement of many rows: executing a one-row statement per resource cost PostgreSQL
-    # more in statement overhead than in storing.
-    if connection.vendor == "postgresql":
-        _store_rows_postgresql(table, columns, conflict, params)
-        return
+    # One transaction: SQLite in autocommit would otherwise commit (and sync to disk) row by row. Each batch
+    # is one statement of many rows, not a statement per row.
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         for start in range(0, len(params), _UPSERT_BATCH):
             batch = params[start : start + _UPSERT_BATCH]
@@ -272,30 +272,28 @@ def _store_rows(pull: Pull, rows: list[tuple[Any, ...]], now: datetime) -> None:
 _UPSERT_BATCH = 500
 
 
-def _store_rows_postgresql(table: str, columns: str, conflict: str, params: list[tuple[Any, ...]]) -> None:
-    """The same rows as one array per column, unnested by the server: the client then binds 14 values per
-    batch instead of 14 per row (binding thousands of placeholders cost more than storing the rows)."""
-    sql = (
-        f"INSERT INTO {table} ({columns}) "  # noqa: S608  (names are ours; every value is a parameter)
-        "SELECT %s, %s, u.resource_type, u.resource_id, u.data::jsonb, u.content_hash, u.version_id, "
-        "u.last_updated, u.section, %s, %s, %s, %s, NULL, NULL, '[]'::jsonb "
-        "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], "
-        "%s::text[]) AS u(resource_type, resource_id, data, content_hash, version_id, last_updated, section)"
-        f"{conflict}"
-    )
+def _store_rows_postgresql(
+    insert: str, conflict: str, rows: list[tuple[Any, ...]], shared: tuple[Any, Any, Any, Any]
+) -> None:
+    """The rows as one array per column, unnested by the server, bound in binary: a batch is 11 values, not
+    14 per row escaped into SQL text (which cost more than storing the rows). ``shared``: owner, source, the
+    moment and the pull, the same for every row."""
     import psycopg  # only here: the portal runs on SQLite without it
 
+    owner, source, moment, last_pull = shared
+    sql = (
+        f"{insert}SELECT %b, %b, u.resource_type, u.resource_id, u.data::jsonb, "  # noqa: S608  (names are ours)
+        "u.content_hash, u.version_id, u.last_updated, u.section, %b, %b, %b, %b, NULL, NULL, '[]'::jsonb "
+        "FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::timestamptz[], "
+        "%b::text[]) AS u(resource_type, resource_id, data, content_hash, version_id, last_updated, section)"
+        f"{conflict}"
+    )
     with transaction.atomic(savepoint=False):
         connection.ensure_connection()
-        # Server-side binding in binary: the arrays go as they are, not escaped into SQL text.
-        with psycopg.Cursor(connection.connection) as cursor:
-            for start in range(0, len(params), _UPSERT_BATCH):
-                batch = params[start : start + _UPSERT_BATCH]
-                owner, source, *_, moment, _changed, _fetched, last_pull, _conflicts = batch[0]
-                arrays = [list(column) for column in zip(*(values[2:9] for values in batch), strict=True)]
-                cursor.execute(
-                    sql.replace("%s", "%b"), [owner, source, moment, moment, moment, last_pull, *arrays]
-                )
+        with psycopg.Cursor(connection.connection) as cursor:  # server-side binding, unlike Django's cursor
+            for start in range(0, len(rows), _UPSERT_BATCH):
+                columns = [list(column) for column in zip(*rows[start : start + _UPSERT_BATCH], strict=True)]
+                cursor.execute(sql, [owner, source, moment, moment, moment, last_pull, *columns])
 
 
 _UPSERT_UPDATES = (
